@@ -1,0 +1,121 @@
+//! `GET|HEAD /ping/dot.gif`: the pingback endpoint.
+//!
+//! Every answer carries the 43-byte transparent GIF (so a page never shows a broken image)
+//! and `Cache-Control: no-store` (a cached pingback is a lost pingback). A refused pingback
+//! is a 400 whose one-line reason is in the `X-Engage-Error` header; a pingback the bus
+//! cannot take now is a 503 with `Retry-After`.
+
+use crate::{Collector, client, metrics as m};
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use engage_bus::{PublishError, Record};
+use engage_model::app::parse_app;
+use engage_model::envelope::{self, Received, Source};
+use engage_model::pingback::{self, Pingback};
+use engage_model::time::{corrected_event_time, utc_day};
+use prost::Message;
+use std::net::SocketAddr;
+
+pub const ROUTE: &str = "/ping/dot.gif";
+
+/// A 1x1 transparent GIF, 43 bytes.
+pub const TRANSPARENT_GIF: [u8; 43] = [
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// Seconds a client is asked to wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
+pub(crate) fn routes() -> Router<Collector> {
+    Router::new().route(ROUTE, get(dot_gif))
+}
+
+async fn dot_gif(
+    State(c): State<Collector>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let received_at_ms = c.now_ms();
+    let query = uri.query().unwrap_or("");
+    match pingback::parse_query(query) {
+        Ok(p) => {
+            let outcome = if p.is_ignored() { "ignored" } else { "accepted" };
+            let record = accepted_record(&c, &p, peer, &headers, received_at_ms);
+            match c.inner.publisher.publish(vec![record]).await {
+                Ok(()) => {
+                    metrics::counter!(m::PINGBACKS, "outcome" => outcome).increment(1);
+                    gif(StatusCode::OK, None)
+                }
+                Err(e) => unavailable(e),
+            }
+        }
+        Err(e) => {
+            metrics::counter!(m::PINGBACKS, "outcome" => "rejected").increment(1);
+            metrics::counter!(m::REJECTED, "route" => ROUTE, "reason" => e.reason.as_str()).increment(1);
+            let rejected = envelope::rejected_event(received_at_ms, ROUTE, e.reason.as_str(), &e.detail, query);
+            let record = Record { key: Vec::new(), payload: rejected.encode_to_vec() };
+            if let Err(err) = c.inner.publisher.publish(vec![record]).await {
+                metrics::counter!(m::REJECTED_NOT_KEPT, "route" => ROUTE).increment(1);
+                tracing::warn!(error = %err, reason = e.reason.as_str(), "could not keep a rejected pingback");
+            }
+            gif(StatusCode::BAD_REQUEST, Some(format!("{}: {}", e.reason, e.detail)))
+        }
+    }
+}
+
+fn accepted_record(c: &Collector, p: &Pingback, peer: SocketAddr, headers: &HeaderMap, received_at_ms: i64) -> Record {
+    let header_ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let ip = client::client_ip(peer.ip(), forwarded, &c.inner.config.trusted_proxies);
+    // The viewer is the device (HTTP user agent); the application is `ua` when given.
+    let viewer_key = c.inner.keyer.key(utc_day(received_at_ms), ip, header_ua);
+    let app_ua = p.ua.as_deref().unwrap_or(header_ua);
+    let app = parse_app(app_ua);
+    let event_time_ms = corrected_event_time(p.ts_ms, received_at_ms, c.inner.config.max_clock_skew_ms);
+    if event_time_ms != p.ts_ms {
+        metrics::counter!(m::CLOCK_CORRECTED).increment(1);
+    }
+    let ctx = Received {
+        received_at_ms,
+        event_time_ms,
+        viewer_key,
+        app_key: &app.key,
+        app_version: &app.version,
+        user_agent: app_ua,
+        source: Source::Pingback,
+    };
+    let event = envelope::pingback_event(p, &ctx);
+    Record { key: p.item.as_bytes().to_vec(), payload: event.encode_to_vec() }
+}
+
+fn unavailable(e: PublishError) -> Response {
+    metrics::counter!(m::PINGBACKS, "outcome" => "unavailable").increment(1);
+    tracing::warn!(error = %e, "bus refused a pingback; answering 503");
+    let mut resp = gif(StatusCode::SERVICE_UNAVAILABLE, Some(format!("unavailable: {e}")));
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    resp
+}
+
+fn gif(status: StatusCode, error: Option<String>) -> Response {
+    let mut resp = (status, TRANSPARENT_GIF.as_slice()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(msg) = error {
+        // Reasons are built from escaped values, but never let a header value fail.
+        let line: String = msg.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
+        if let Ok(v) = HeaderValue::from_str(&line) {
+            h.insert("x-engage-error", v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests;

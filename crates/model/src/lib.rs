@@ -1,0 +1,18 @@
+//! Pure types and parsers of engage. No I/O, no async, no clocks: every time is passed in.
+//!
+//! # Layout
+//! - [`pingback`]: the StreamOne `dot.gif` pingback protocol, parsed and validated.
+//! - [`app`]: the application dimension, parsed from a user agent (or the `ua` parameter).
+//! - [`viewer`]: the privacy-preserving viewer key (keyed hash, daily-rotating salt).
+//! - [`time`]: window alignment and event-time correction, the one place for time math.
+//! - [`rollup`]: the per-window aggregates the consumer emits and the stores persist.
+//! - [`envelope`]: the protobuf `RawEvent` published to the bus, and its conversions.
+//! - [`reject`]: the bounded set of reasons an input is refused.
+
+pub mod app;
+pub mod envelope;
+pub mod pingback;
+pub mod reject;
+pub mod rollup;
+pub mod time;
+pub mod viewer;
