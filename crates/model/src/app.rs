@@ -29,10 +29,11 @@ pub fn parse_app(user_agent: &str) -> AppInfo {
         return app;
     }
     let browser_like = ua.starts_with("Mozilla/") || ua.starts_with("Opera/");
-    if let Some(browser) = browser_like.then(|| woothee::parser::Parser::new().parse(ua)).flatten() {
-        if browser.name != "UNKNOWN" && browser.name != "Webview" {
-            return AppInfo { key: bounded(&format!("web/{}", browser.name)), version: bounded(browser.version) };
-        }
+    if let Some(browser) = browser_like.then(|| woothee::parser::Parser::new().parse(ua)).flatten()
+        && browser.name != "UNKNOWN"
+        && browser.name != "Webview"
+    {
+        return AppInfo { key: bounded(&format!("web/{}", browser.name)), version: bounded(browser.version) };
     }
     // A generic `product/version (comment)` token.
     let first = ua.split_whitespace().next().unwrap_or(ua);

@@ -236,7 +236,9 @@ impl RawParams {
                 ),
             ));
         }
-        if level == Level::Two && event == EventKind::Update && (progress % 10 != 0 || progress == 0 || progress == 100)
+        if level == Level::Two
+            && event == EventKind::Update
+            && (!progress.is_multiple_of(10) || progress == 0 || progress == 100)
         {
             return Err(PingbackError::new(
                 R::InvalidUpdateProgress,
@@ -244,13 +246,13 @@ impl RawParams {
             ));
         }
 
-        if let Some(ua) = &self.ua {
-            if ua.len() > MAX_UA_LEN || ua.chars().any(char::is_control) {
-                return Err(PingbackError::new(
-                    R::InvalidUserAgent,
-                    format!("`ua` must be at most {MAX_UA_LEN} bytes of printable text"),
-                ));
-            }
+        if let Some(ua) = &self.ua
+            && (ua.len() > MAX_UA_LEN || ua.chars().any(char::is_control))
+        {
+            return Err(PingbackError::new(
+                R::InvalidUserAgent,
+                format!("`ua` must be at most {MAX_UA_LEN} bytes of printable text"),
+            ));
         }
         let ua = self.ua.filter(|ua| !ua.trim().is_empty());
 

@@ -1,0 +1,76 @@
+//! The endpoint handlers: parse parameters (see [`crate::params`]), ask the store, wrap
+//! the answer. No logic of their own beyond that, so they stay the same for every store.
+
+use crate::error::ApiError;
+use crate::params::{self, ParamError};
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use engage_sink::{AppSummary, ItemEngagement, ItemSummary, RejectedRow, Store};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The state every handler shares.
+pub(crate) type SharedStore = Arc<dyn Store>;
+
+/// `{"items": [...]}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Items {
+    items: Vec<ItemSummary>,
+}
+
+/// `{"apps": [...]}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Apps {
+    apps: Vec<AppSummary>,
+}
+
+/// `{"rejected": [...]}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Rejected {
+    rejected: Vec<RejectedRow>,
+}
+
+/// `GET /api/v1/items/{item}/engagement`.
+pub(crate) async fn item_engagement(
+    State(store): State<SharedStore>,
+    item: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ItemEngagement>, ApiError> {
+    let q = params::engagement_query(&item_path(item)?, query.as_deref())?;
+    Ok(Json(store.item_engagement(&q).await?))
+}
+
+/// `GET /api/v1/items`.
+pub(crate) async fn top_items(
+    State(store): State<SharedStore>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Items>, ApiError> {
+    let q = params::top_items_query(query.as_deref())?;
+    Ok(Json(Items { items: store.top_items(&q).await? }))
+}
+
+/// `GET /api/v1/items/{item}/apps`.
+pub(crate) async fn item_apps(
+    State(store): State<SharedStore>,
+    item: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Apps>, ApiError> {
+    let item = item_path(item)?;
+    let range = params::apps_query(&item, query.as_deref())?;
+    Ok(Json(Apps { apps: store.item_apps(&item, range).await? }))
+}
+
+/// `GET /api/v1/rejected`.
+pub(crate) async fn recent_rejected(
+    State(store): State<SharedStore>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Rejected>, ApiError> {
+    let limit = params::rejected_limit(query.as_deref())?;
+    Ok(Json(Rejected { rejected: store.recent_rejected(limit).await? }))
+}
+
+/// The `{item}` path segment, percent-decoded; undecodable is a 400 like any bad item.
+fn item_path(item: Result<Path<String>, PathRejection>) -> Result<String, ParamError> {
+    item.map(|Path(item)| item).map_err(|_| ParamError::new("`item` must be percent-encoded UTF-8 in the path"))
+}

@@ -1,0 +1,41 @@
+//! engage-api: the read side over HTTP, for dashboards and scripts.
+//!
+//! A thin layer over [`engage_sink::Store`]: the same endpoints work on the embedded
+//! SQLite store and on ClickHouse. Answers are the store's types serialized as JSON (a
+//! public contract, see the design's "Contracts"); errors are `{"error": "..."}` with 400
+//! for bad parameters and 503 when the store cannot answer.
+//!
+//! # Layout
+//! - [`params`]: pure parsing and validation of path and query parameters.
+//! - `handlers`: one async function per endpoint.
+//! - [`error`]: [`ApiError`] and its HTTP mapping.
+//!
+//! # Endpoints
+//! - `GET /api/v1/items/{item}/engagement?from=&to=[&app=]`
+//! - `GET /api/v1/items?from=&to=&limit=` (limit 1..=1000, default 20) → `{"items": [...]}`
+//! - `GET /api/v1/items/{item}/apps?from=&to=` → `{"apps": [...]}`
+//! - `GET /api/v1/rejected?limit=` (limit 1..=1000, default 100) → `{"rejected": [...]}`
+
+pub mod error;
+mod handlers;
+pub mod params;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::ApiError;
+
+use axum::Router;
+use axum::routing::get;
+use engage_sink::Store;
+use std::sync::Arc;
+
+/// The read API's routes, ready to be merged into the process's router.
+pub fn router(store: Arc<dyn Store>) -> Router {
+    Router::new()
+        .route("/api/v1/items", get(handlers::top_items))
+        .route("/api/v1/items/{item}/engagement", get(handlers::item_engagement))
+        .route("/api/v1/items/{item}/apps", get(handlers::item_apps))
+        .route("/api/v1/rejected", get(handlers::recent_rejected))
+        .with_state(store)
+}

@@ -1,0 +1,281 @@
+//! Router tests: real HTTP requests (`oneshot`) against a real SQLite store in a tempdir.
+
+use crate::router;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use engage_model::rollup::{VideoCounters, VideoWindow};
+use engage_sink::{CommitBatch, RejectedRow, SqliteStore, Store};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const MIN: i64 = 60_000;
+/// 2024-05-01T12:00:00Z.
+const T0: i64 = 1_714_564_800_000;
+
+fn window(item: &str, app: &str, start: i64, plays: u64, viewers: &[u64]) -> VideoWindow {
+    let mut counters = VideoCounters { impressions: 2 * plays, plays, engaged_plays: plays, ..Default::default() };
+    counters.retention[0] = plays;
+    counters.exits[100] = 1;
+    counters.seek_to[50] = 1;
+    VideoWindow {
+        item: item.into(),
+        app: app.into(),
+        window_start_ms: start,
+        window_end_ms: start + MIN,
+        is_final: true,
+        counters,
+        new_viewers: viewers.to_vec(),
+    }
+}
+
+/// A router over a store holding two items, two apps and two rejected inputs.
+async fn fixture() -> (tempfile::TempDir, Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("engage.db")).unwrap();
+    let mut acme = window("v1", "Acme/Player", T0, 4, &[1, 2, 3]);
+    acme.counters.completions = 2;
+    acme.counters.pauses = 3;
+    acme.counters.active_views = 4;
+    let rejected = |id: u8, at: i64| RejectedRow {
+        event_id: vec![0xab, id],
+        received_at_ms: at,
+        route: "/ping/dot.gif".into(),
+        reason_code: "missing_item".into(),
+        reason: "parameter `item` is required".into(),
+        input: format!("ts={at}&event=play"),
+        truncated: id == 2,
+    };
+    let batch = CommitBatch {
+        partition: 0,
+        next_offset: 10,
+        snapshot: vec![],
+        windows: vec![
+            acme,
+            window("v1", "web/Chrome", T0, 2, &[1, 4]),
+            window("v1", "web/Chrome", T0 + MIN, 1, &[5]),
+            window("v2", "web/Chrome", T0, 9, &[1]),
+        ],
+        rejected: vec![rejected(1, T0), rejected(2, T0 + 5)],
+    };
+    store.commit(batch).await.unwrap();
+    (dir, router(Arc::new(store)))
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    let request = Request::get(uri).body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    assert_eq!(content_type.unwrap(), "application/json", "{uri}");
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[tokio::test]
+async fn engagement_has_the_contract_fields() {
+    let (_dir, app) = fixture().await;
+    let (status, body) = get(&app, "/api/v1/items/v1/engagement").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut expected = vec![
+        "item",
+        "app",
+        "from",
+        "to",
+        "impressions",
+        "plays",
+        "engaged_plays",
+        "unique_viewers",
+        "completions",
+        "pauses",
+        "duplicates",
+        "ignored",
+        "abandons",
+        "play_rate",
+        "completion_rate",
+        "avg_percent_watched",
+        "retention",
+        "exits",
+        "seek_from",
+        "seek_to",
+        "timeline",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys(&body), expected);
+    assert_eq!(body["item"], "v1");
+    assert_eq!(body["app"], Value::Null);
+    assert_eq!((body["from"].as_i64(), body["to"].as_i64()), (Some(i64::MIN), Some(i64::MAX)));
+    assert_eq!(body["impressions"], 14);
+    assert_eq!(body["plays"], 7);
+    assert_eq!(body["engaged_plays"], 7);
+    assert_eq!(body["unique_viewers"], 5);
+    assert_eq!(body["completions"], 2);
+    assert_eq!(body["pauses"], 3);
+    assert_eq!(body["play_rate"], 0.5);
+    assert_eq!(body["completion_rate"], 2.0 / 7.0);
+    assert_eq!(body["avg_percent_watched"], 1.0);
+    assert_eq!(body["retention"].as_array().unwrap().len(), 100);
+    assert_eq!(body["retention"][0], 7);
+    for name in ["exits", "seek_from", "seek_to"] {
+        assert_eq!(body[name].as_array().unwrap().len(), 101, "{name}");
+    }
+    assert_eq!((body["exits"][100].clone(), body["seek_to"][50].clone()), (json!(3), json!(3)));
+    assert_eq!(
+        body["timeline"],
+        json!([
+            {"window_start": T0, "window_end": T0 + MIN, "final": true, "impressions": 12, "plays": 6,
+             "engaged_plays": 6, "unique_viewers": 4, "completions": 2, "pauses": 3, "active_views": 4},
+            {"window_start": T0 + MIN, "window_end": T0 + 2 * MIN, "final": true, "impressions": 2, "plays": 1,
+             "engaged_plays": 1, "unique_viewers": 1, "completions": 0, "pauses": 0, "active_views": 0},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn engagement_filters_by_app_and_range() {
+    let (_dir, app) = fixture().await;
+    let uri = "/api/v1/items/v1/engagement?from=2024-05-01T14:00:00%2B02:00&to=1714564860001&app=web%2FChrome";
+    let (status, body) = get(&app, uri).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["app"].clone(), body["from"].clone(), body["to"].clone()),
+        (json!("web/Chrome"), json!(T0), json!(T0 + MIN + 1))
+    );
+    assert_eq!((body["plays"].clone(), body["unique_viewers"].clone()), (json!(3), json!(3)));
+    assert_eq!(body["timeline"].as_array().unwrap().len(), 2);
+
+    let (_, body) = get(&app, "/api/v1/items/v1/engagement?from=1714564800000&to=1714564860000").await;
+    assert_eq!((body["plays"].clone(), body["unique_viewers"].clone()), (json!(6), json!(4)), "to is exclusive");
+}
+
+#[tokio::test]
+async fn an_unknown_item_has_zeros_and_null_rates() {
+    let (_dir, app) = fixture().await;
+    let (status, body) = get(&app, "/api/v1/items/nobody@home/engagement").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((body["plays"].clone(), body["unique_viewers"].clone()), (json!(0), json!(0)));
+    for rate in ["play_rate", "completion_rate", "avg_percent_watched"] {
+        assert_eq!(body[rate], Value::Null, "{rate}");
+    }
+    assert_eq!(body["timeline"], json!([]));
+    assert_eq!(body["retention"], json!(vec![0; 100]));
+}
+
+#[tokio::test]
+async fn top_items_are_listed_by_plays() {
+    let (_dir, app) = fixture().await;
+    let (status, body) = get(&app, "/api/v1/items").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(keys(&body), ["items"]);
+    assert_eq!(
+        body["items"],
+        json!([
+            {"item": "v2", "impressions": 18, "plays": 9, "unique_viewers": 1, "completions": 0,
+             "play_rate": 0.5, "completion_rate": 0.0},
+            {"item": "v1", "impressions": 14, "plays": 7, "unique_viewers": 5, "completions": 2,
+             "play_rate": 0.5, "completion_rate": 2.0 / 7.0},
+        ])
+    );
+    let (_, body) = get(&app, "/api/v1/items?limit=1&from=0").await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    let (_, body) = get(&app, "/api/v1/items?from=1714564860000").await;
+    assert_eq!(body["items"][0]["item"], "v1");
+    assert_eq!(body["items"][0]["plays"], 1);
+}
+
+#[tokio::test]
+async fn item_apps_are_listed_by_plays() {
+    let (_dir, app) = fixture().await;
+    let (status, body) = get(&app, "/api/v1/items/v1/apps").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(keys(&body), ["apps"]);
+    assert_eq!(
+        body["apps"],
+        json!([
+            {"app": "Acme/Player", "impressions": 8, "plays": 4, "unique_viewers": 3, "completions": 2,
+             "play_rate": 0.5, "completion_rate": 0.5},
+            {"app": "web/Chrome", "impressions": 6, "plays": 3, "unique_viewers": 3, "completions": 0,
+             "play_rate": 0.5, "completion_rate": 0.0},
+        ])
+    );
+    let (_, body) = get(&app, "/api/v1/items/v1/apps?to=1714564800000").await;
+    assert_eq!(body["apps"], json!([]));
+}
+
+#[tokio::test]
+async fn rejected_inputs_are_listed_newest_first() {
+    let (_dir, app) = fixture().await;
+    let (status, body) = get(&app, "/api/v1/rejected").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(keys(&body), ["rejected"]);
+    assert_eq!(
+        body["rejected"][0],
+        json!({"event_id": "ab02", "received_at_ms": T0 + 5, "route": "/ping/dot.gif",
+               "reason_code": "missing_item", "reason": "parameter `item` is required",
+               "input": format!("ts={}&event=play", T0 + 5), "truncated": true})
+    );
+    assert_eq!(body["rejected"][1]["event_id"], "ab01");
+    let (_, body) = get(&app, "/api/v1/rejected?limit=1").await;
+    assert_eq!(body["rejected"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_the_parameter() {
+    let (_dir, app) = fixture().await;
+    let long_item = "x".repeat(129);
+    let cases = [
+        ("/api/v1/items/v1/engagement?from=yesterday".to_owned(), "`from`"),
+        ("/api/v1/items/v1/engagement?to=2024-05-01".to_owned(), "`to`"),
+        ("/api/v1/items/v1/engagement?from=10&to=5".to_owned(), "`from`"),
+        ("/api/v1/items/v1/engagement?from=1&from=2".to_owned(), "`from`"),
+        ("/api/v1/items/v1/engagement?app=a%0Ab".to_owned(), "`app`"),
+        ("/api/v1/items/a%20b/engagement".to_owned(), "`item`"),
+        ("/api/v1/items/a%2Fb/engagement".to_owned(), "`item`"),
+        ("/api/v1/items/%FF/engagement".to_owned(), "`item`"),
+        (format!("/api/v1/items/{long_item}/engagement"), "`item`"),
+        ("/api/v1/items/a!/apps".to_owned(), "`item`"),
+        ("/api/v1/items/v1/apps?from=x".to_owned(), "`from`"),
+        ("/api/v1/items?limit=0".to_owned(), "`limit`"),
+        ("/api/v1/items?limit=1001".to_owned(), "`limit`"),
+        ("/api/v1/items?limit=abc".to_owned(), "`limit`"),
+        ("/api/v1/items?to=-".to_owned(), "`to`"),
+        ("/api/v1/rejected?limit=0".to_owned(), "`limit`"),
+        ("/api/v1/rejected?limit=5000".to_owned(), "`limit`"),
+    ];
+    for (uri, param) in cases {
+        let (status, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(keys(&body), ["error"], "{uri}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(param) && !message.contains('\n'), "{uri}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn store_failures_are_503() {
+    let (dir, app) = fixture().await;
+    // Damage the file behind the store's back: a count array no longer decodes.
+    let raw = rusqlite::Connection::open(dir.path().join("engage.db")).unwrap();
+    raw.execute("UPDATE video_windows SET retention = x'00'", []).unwrap();
+    let request = Request::get("/api/v1/items/v1/engagement").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(keys(&body), ["error"]);
+
+    raw.execute_batch("DROP TABLE rejected").unwrap();
+    let (status, _) = get(&app, "/api/v1/rejected").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // Other endpoints still answer.
+    let (status, _) = get(&app, "/api/v1/items").await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -1,0 +1,22 @@
+//! engage-sink: where rollups land and where the read side finds them.
+//!
+//! The consumer hands a [`CommitBatch`] (full-state window rows, new viewers, rejected
+//! inputs and its own checkpoint) to a [`Store`], which writes all of it in one atomic,
+//! idempotent step; the API then asks the same trait for engagement over a time range.
+//! Backends differ (SQLite embedded, ClickHouse in production), the contract does not.
+//!
+//! # Layout
+//! - [`store`]: the [`Store`] trait and the types it speaks (batches, queries, answers).
+//! - [`error`]: [`StoreError`], what failed and whether retrying may help.
+//! - [`sqlite`]: [`SqliteStore`], the embedded store of `engage run`.
+
+pub mod error;
+pub mod sqlite;
+pub mod store;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+pub use store::{
+    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, Store, TimeRange,
+    TimelinePoint, TopItemsQuery, ratio,
+};

@@ -1,0 +1,138 @@
+//! The embedded store of `engage run`: one SQLite file, no server to install.
+//!
+//! Two connections, each behind its own mutex: the consumer's commits go through the
+//! writer, the API's queries through a query-only reader. With WAL a reader sees the last
+//! committed state and never waits for a commit in progress. SQLite calls block, so every
+//! operation runs on tokio's blocking pool ([`tokio::task::spawn_blocking`]).
+//!
+//! - [`schema`]: tables, migrations, connection settings.
+//! - `codec`: how count arrays and u64 viewer keys are stored.
+//! - `write`: the atomic, idempotent commit. `read`: the API's queries.
+
+pub(crate) mod codec;
+pub mod schema;
+
+mod read;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::{SqlContext, StoreError};
+use crate::store::{
+    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, Store, TimeRange,
+    TopItemsQuery,
+};
+use rusqlite::Connection;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The SQLite-backed [`Store`]. Cheap to clone (connections are shared).
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: Arc<PathBuf>,
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the database at `path`,
+    /// configures it and applies pending migrations. Blocking: call it at start-up or
+    /// from a blocking context.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+        }
+        let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        schema::configure_writer(&writer).map_err(open_err)?;
+        schema::migrate(&mut writer)?;
+        let reader = Connection::open(path).map_err(open_err)?;
+        schema::configure_reader(&reader).map_err(open_err)?;
+        Ok(SqliteStore {
+            path: Arc::new(path.to_path_buf()),
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version recorded in the file.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        on_blocking_pool(&self.reader, |conn| schema::version(conn)).await
+    }
+
+    /// Applies pending migrations again (a no-op when up to date); `open` already does.
+    pub async fn migrate(&self) -> Result<i64, StoreError> {
+        on_blocking_pool(&self.writer, schema::migrate).await
+    }
+}
+
+/// Runs `f` with exclusive use of `conn` on the blocking pool.
+async fn on_blocking_pool<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let conn = Arc::clone(conn);
+    tokio::task::spawn_blocking(move || {
+        // A panic while holding the lock unwound through rusqlite's Transaction, which rolls
+        // back on drop: the connection is still sound, so recover it rather than fail forever.
+        let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK").ctx("roll back an abandoned transaction")?;
+        }
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
+        on_blocking_pool(&self.writer, move |conn| write::commit(conn, &batch)).await
+    }
+
+    async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
+        on_blocking_pool(&self.reader, move |conn| read::checkpoint(conn, partition)).await
+    }
+
+    async fn item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError> {
+        let q = q.clone();
+        on_blocking_pool(&self.reader, move |conn| read::item_engagement(conn, &q)).await
+    }
+
+    async fn top_items(&self, q: &TopItemsQuery) -> Result<Vec<ItemSummary>, StoreError> {
+        let q = *q;
+        on_blocking_pool(&self.reader, move |conn| read::top_items(conn, &q)).await
+    }
+
+    async fn item_apps(&self, item: &str, range: TimeRange) -> Result<Vec<AppSummary>, StoreError> {
+        let item = item.to_owned();
+        on_blocking_pool(&self.reader, move |conn| read::item_apps(conn, &item, range)).await
+    }
+
+    async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError> {
+        on_blocking_pool(&self.reader, move |conn| read::recent_rejected(conn, limit)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        on_blocking_pool(&self.reader, |conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).ctx("answer a ping")?;
+            Ok(())
+        })
+        .await
+    }
+}

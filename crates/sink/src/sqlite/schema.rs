@@ -1,0 +1,125 @@
+//! The SQLite schema and its versioned migrations, plus connection settings.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied; opening a store applies
+//! the missing ones in one immediate transaction (so two processes opening the same new
+//! file cannot both migrate it), and running it again is a no-op. Migrations are only ever
+//! appended: never edit a released one.
+//!
+//! # Tables (version 1)
+//! - `video_windows`: one full-state row per (item, app, window_start). Scalar counters are
+//!   INTEGER columns; the count arrays (`retention` 100 slots; `exits`, `seek_from`,
+//!   `seek_to` 101 slots) are varint BLOBs (see the `codec` module).
+//! - `video_viewers`: the set of viewers with a play per (item, app, window); the u64 viewer
+//!   key is stored bit-cast as a signed INTEGER. The primary key is ordered
+//!   (item, window_start, app, viewer) so one item's range scan serves both the
+//!   all-apps and the one-app distinct counts.
+//! - `rejected`: refused inputs, keyed by their deterministic `event_id`.
+//! - `checkpoints`: per consumer partition, the next offset and the engine snapshot.
+
+use crate::error::{SqlContext, StoreError};
+use rusqlite::{Connection, TransactionBehavior};
+use std::time::Duration;
+
+/// How long a statement waits for a lock held by another connection before failing.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every migration, in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = "
+CREATE TABLE video_windows (
+    item          TEXT    NOT NULL,
+    app           TEXT    NOT NULL,
+    window_start  INTEGER NOT NULL,
+    window_end    INTEGER NOT NULL,
+    is_final      INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+    impressions   INTEGER NOT NULL CHECK (impressions >= 0),
+    plays         INTEGER NOT NULL CHECK (plays >= 0),
+    engaged_plays INTEGER NOT NULL CHECK (engaged_plays >= 0),
+    completions   INTEGER NOT NULL CHECK (completions >= 0),
+    pauses        INTEGER NOT NULL CHECK (pauses >= 0),
+    duplicates    INTEGER NOT NULL CHECK (duplicates >= 0),
+    ignored       INTEGER NOT NULL CHECK (ignored >= 0),
+    abandons      INTEGER NOT NULL CHECK (abandons >= 0),
+    active_views  INTEGER NOT NULL CHECK (active_views >= 0),
+    retention     BLOB    NOT NULL,
+    exits         BLOB    NOT NULL,
+    seek_from     BLOB    NOT NULL,
+    seek_to       BLOB    NOT NULL,
+    PRIMARY KEY (item, app, window_start),
+    CHECK (window_end > window_start)
+);
+CREATE INDEX video_windows_by_item_start ON video_windows (item, window_start);
+CREATE INDEX video_windows_by_start ON video_windows (window_start);
+
+CREATE TABLE video_viewers (
+    item         TEXT    NOT NULL,
+    app          TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    viewer       INTEGER NOT NULL,
+    PRIMARY KEY (item, window_start, app, viewer)
+) WITHOUT ROWID;
+
+CREATE TABLE rejected (
+    event_id    BLOB    NOT NULL PRIMARY KEY CHECK (length(event_id) > 0),
+    received_at INTEGER NOT NULL,
+    route       TEXT    NOT NULL,
+    reason_code TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    input       TEXT    NOT NULL,
+    truncated   INTEGER NOT NULL CHECK (truncated IN (0, 1))
+);
+CREATE INDEX rejected_by_received_at ON rejected (received_at, event_id);
+
+CREATE TABLE checkpoints (
+    partition_id INTEGER NOT NULL PRIMARY KEY,
+    next_offset  INTEGER NOT NULL CHECK (next_offset >= 0),
+    snapshot     BLOB    NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+";
+
+/// Settings of the writer connection: WAL (readers never wait for the writer), NORMAL
+/// sync (a commit survives a process crash; an OS crash may lose the last commits, each
+/// atomically, checkpoint included), and a busy timeout for other processes.
+pub(crate) fn configure_writer(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode; API reads may wait for commits");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+/// Settings of the reader connection: same timeout, and it can never write.
+pub(crate) fn configure_reader(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(())
+}
+
+/// Applies the migrations the database lacks; returns the resulting version.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("begin the migration")?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).ctx("read the schema version")?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+    }
+    let applied = usize::try_from(found).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql).ctx("apply a schema migration")?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).ctx("record the schema version")?;
+        tracing::info!(version = i + 1, "applied SQLite schema migration");
+    }
+    tx.commit().ctx("commit the migration")?;
+    Ok(SCHEMA_VERSION)
+}
+
+/// The schema version recorded in the file.
+pub(crate) fn version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0)).ctx("read the schema version")
+}

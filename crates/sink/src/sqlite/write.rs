@@ -1,0 +1,125 @@
+//! The write path: one consumer batch in one SQLite transaction.
+//!
+//! Idempotence comes from the data, not from bookkeeping: window rows are full state and
+//! replace the previous row of their key, viewers and rejected inputs are sets
+//! (`ON CONFLICT DO NOTHING`, which unlike `OR IGNORE` still
+//! fails on a CHECK violation), and the checkpoint is overwritten. Replaying a batch after a crash
+//! therefore changes nothing. The checkpoint is written last in the same transaction, so
+//! an offset never gets ahead of the rows it covers.
+
+use super::codec::{counter_to_sql, encode_counts, viewer_to_sql};
+use crate::error::{SqlContext, StoreError};
+use crate::store::CommitBatch;
+use engage_model::rollup::{PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoWindow};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+const UPSERT_WINDOW: &str = "
+INSERT INTO video_windows (
+    item, app, window_start, window_end, is_final,
+    impressions, plays, engaged_plays, completions, pauses, duplicates, ignored, abandons, active_views,
+    retention, exits, seek_from, seek_to
+) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+ON CONFLICT (item, app, window_start) DO UPDATE SET
+    window_end = excluded.window_end,
+    is_final = excluded.is_final,
+    impressions = excluded.impressions,
+    plays = excluded.plays,
+    engaged_plays = excluded.engaged_plays,
+    completions = excluded.completions,
+    pauses = excluded.pauses,
+    duplicates = excluded.duplicates,
+    ignored = excluded.ignored,
+    abandons = excluded.abandons,
+    active_views = excluded.active_views,
+    retention = excluded.retention,
+    exits = excluded.exits,
+    seek_from = excluded.seek_from,
+    seek_to = excluded.seek_to";
+
+const INSERT_VIEWER: &str = "
+INSERT INTO video_viewers (item, app, window_start, viewer) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT DO NOTHING";
+
+const INSERT_REJECTED: &str = "
+INSERT INTO rejected (event_id, received_at, route, reason_code, reason, input, truncated)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (event_id) DO NOTHING";
+
+const UPSERT_CHECKPOINT: &str = "
+INSERT INTO checkpoints (partition_id, next_offset, snapshot, updated_at)
+VALUES (?1, ?2, ?3, CAST(unixepoch('subsec') * 1000 AS INTEGER))
+ON CONFLICT (partition_id) DO UPDATE SET
+    next_offset = excluded.next_offset,
+    snapshot = excluded.snapshot,
+    updated_at = excluded.updated_at";
+
+/// Writes `batch` atomically: everything, or (on any error) nothing.
+pub(crate) fn commit(conn: &mut Connection, batch: &CommitBatch) -> Result<(), StoreError> {
+    for w in &batch.windows {
+        check_shape(w)?;
+    }
+    // Immediate: take the write lock up front rather than fail half-way on an upgrade.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("begin the commit")?;
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_WINDOW).ctx("prepare the window upsert")?;
+        let mut viewer = tx.prepare_cached(INSERT_VIEWER).ctx("prepare the viewer insert")?;
+        for w in &batch.windows {
+            let c = &w.counters;
+            upsert
+                .execute(params![
+                    w.item,
+                    w.app,
+                    w.window_start_ms,
+                    w.window_end_ms,
+                    w.is_final,
+                    counter_to_sql("impressions", c.impressions)?,
+                    counter_to_sql("plays", c.plays)?,
+                    counter_to_sql("engaged_plays", c.engaged_plays)?,
+                    counter_to_sql("completions", c.completions)?,
+                    counter_to_sql("pauses", c.pauses)?,
+                    counter_to_sql("duplicates", c.duplicates)?,
+                    counter_to_sql("ignored", c.ignored)?,
+                    counter_to_sql("abandons", c.abandons)?,
+                    counter_to_sql("active_views", c.active_views)?,
+                    encode_counts(&c.retention),
+                    encode_counts(&c.exits),
+                    encode_counts(&c.seek_from),
+                    encode_counts(&c.seek_to),
+                ])
+                .ctx("upsert a video window")?;
+            for &v in &w.new_viewers {
+                viewer.execute(params![w.item, w.app, w.window_start_ms, viewer_to_sql(v)]).ctx("insert a viewer")?;
+            }
+        }
+        let mut rejected = tx.prepare_cached(INSERT_REJECTED).ctx("prepare the rejected insert")?;
+        for r in &batch.rejected {
+            rejected
+                .execute(params![r.event_id, r.received_at_ms, r.route, r.reason_code, r.reason, r.input, r.truncated])
+                .ctx("insert a rejected input")?;
+        }
+        let next_offset = counter_to_sql("next_offset", batch.next_offset)?;
+        tx.execute(UPSERT_CHECKPOINT, params![batch.partition, next_offset, batch.snapshot])
+            .ctx("save the checkpoint")?;
+    }
+    tx.commit().ctx("commit the batch")
+}
+
+/// The count arrays must have their documented lengths: readers rely on it.
+fn check_shape(w: &VideoWindow) -> Result<(), StoreError> {
+    let c = &w.counters;
+    let arrays = [
+        ("retention", c.retention.len(), RETENTION_SEGMENTS),
+        ("exits", c.exits.len(), PERCENT_POSITIONS),
+        ("seek_from", c.seek_from.len(), PERCENT_POSITIONS),
+        ("seek_to", c.seek_to.len(), PERCENT_POSITIONS),
+    ];
+    for (name, len, expected) in arrays {
+        if len != expected {
+            return Err(StoreError::InvalidBatch(format!(
+                "window ({}, {}, {}) has {len} {name} slots, expected {expected}",
+                w.item, w.app, w.window_start_ms
+            )));
+        }
+    }
+    Ok(())
+}

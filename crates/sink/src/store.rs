@@ -1,0 +1,269 @@
+//! The contract between the pipeline and its storage: one trait, plain data types.
+//!
+//! Writes are full-state and idempotent (see [`Store::commit`]); reads answer the public
+//! API's questions, so the answer types here *are* the API's JSON (field names matter).
+//! Assembling an answer from summed counters ([`ItemEngagement::new`]) lives here so every
+//! backend computes rates the same way.
+
+use crate::error::StoreError;
+use engage_model::rollup::{VideoCounters, VideoWindow};
+use serde::{Serialize, Serializer};
+
+/// Where rollups, rejected inputs and consumer checkpoints are kept.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Atomically (one transaction): upsert the full-state window rows (replace by
+    /// (item, app, window_start)), insert new viewers as a set (ignore existing), insert
+    /// rejected rows (ignore an existing event_id), and save the checkpoint (next offset +
+    /// engine snapshot) of `partition`. Either all of it is durable or none.
+    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError>;
+    /// The last committed checkpoint of a partition, None if never committed.
+    async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError>;
+    /// Engagement of one item (optionally one app) over a range, with its timeline.
+    async fn item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError>;
+    /// Items with the most plays in a range: plays desc, then item asc.
+    async fn top_items(&self, q: &TopItemsQuery) -> Result<Vec<ItemSummary>, StoreError>;
+    /// One item per application over a range: plays desc, then app asc.
+    async fn item_apps(&self, item: &str, range: TimeRange) -> Result<Vec<AppSummary>, StoreError>;
+    /// The most recently received rejected inputs, newest first.
+    async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError>;
+    /// Cheap liveness check for /readyz.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Everything one consumer step makes durable at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitBatch {
+    pub partition: i32,
+    /// The first offset *not* covered by this batch (where a restart resumes).
+    pub next_offset: u64,
+    /// The window engine's serialized state at `next_offset`.
+    pub snapshot: Vec<u8>,
+    /// Full-state rows of every window that changed.
+    pub windows: Vec<VideoWindow>,
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// Where a partition resumes after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub next_offset: u64,
+    pub snapshot: Vec<u8>,
+}
+
+/// A refused input, kept with its reason for inspection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RejectedRow {
+    /// Deterministic id of the input (dedups replays); hex in JSON.
+    #[serde(serialize_with = "as_hex")]
+    pub event_id: Vec<u8>,
+    pub received_at_ms: i64,
+    /// Where it came in (e.g. `/ping/dot.gif`, `bus`).
+    pub route: String,
+    /// A [`engage_model::reject::RejectReason`] code.
+    pub reason_code: String,
+    /// One human-readable line.
+    pub reason: String,
+    /// The input as received (possibly cut, see `truncated`).
+    pub input: String,
+    pub truncated: bool,
+}
+
+fn as_hex<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s.serialize_str(&out)
+}
+
+/// Epoch-millisecond range: a window counts when `from_ms <= window_start < to_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+impl TimeRange {
+    /// Every window.
+    pub const ALL: TimeRange = TimeRange { from_ms: i64::MIN, to_ms: i64::MAX };
+
+    /// Whether a window starting at `window_start_ms` is in the range.
+    pub fn contains(&self, window_start_ms: i64) -> bool {
+        self.from_ms <= window_start_ms && window_start_ms < self.to_ms
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemQuery {
+    pub item: String,
+    /// Only this application; all applications summed when None.
+    pub app: Option<String>,
+    pub range: TimeRange,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopItemsQuery {
+    pub range: TimeRange,
+    pub limit: u32,
+}
+
+/// `num / den`, or None when `den` is 0 (rates are null rather than 0 or NaN).
+pub fn ratio(num: u64, den: u64) -> Option<f64> {
+    // u64 -> f64 loses precision only above 2^53 views, far beyond any real counter.
+    (den != 0).then(|| num as f64 / den as f64)
+}
+
+/// The answer of `GET /api/v1/items/{item}/engagement` (a public JSON contract).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ItemEngagement {
+    pub item: String,
+    pub app: Option<String>,
+    /// The queried range, epoch milliseconds (i64::MIN / i64::MAX when unbounded).
+    pub from: i64,
+    pub to: i64,
+    pub impressions: u64,
+    pub plays: u64,
+    pub engaged_plays: u64,
+    /// Distinct viewers with a play in the range (exact, not a sum over windows).
+    pub unique_viewers: u64,
+    pub completions: u64,
+    pub pauses: u64,
+    pub duplicates: u64,
+    pub ignored: u64,
+    pub abandons: u64,
+    /// plays / impressions.
+    pub play_rate: Option<f64>,
+    /// completions / engaged_plays.
+    pub completion_rate: Option<f64>,
+    /// sum(retention) / engaged_plays, in percent.
+    pub avg_percent_watched: Option<f64>,
+    /// 100 segment counts.
+    pub retention: Vec<u64>,
+    /// 101 position counts each.
+    pub exits: Vec<u64>,
+    pub seek_from: Vec<u64>,
+    pub seek_to: Vec<u64>,
+    /// One point per window in the range, ordered by `window_start`.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+impl ItemEngagement {
+    /// Assembles the answer from the counters summed over the range (`totals`), the exact
+    /// distinct viewer count and the per-window points.
+    pub fn new(
+        q: &ItemQuery,
+        totals: VideoCounters,
+        unique_viewers: u64,
+        timeline: Vec<TimelinePoint>,
+    ) -> ItemEngagement {
+        let watched: u64 = totals.retention.iter().sum();
+        ItemEngagement {
+            item: q.item.clone(),
+            app: q.app.clone(),
+            from: q.range.from_ms,
+            to: q.range.to_ms,
+            impressions: totals.impressions,
+            plays: totals.plays,
+            engaged_plays: totals.engaged_plays,
+            unique_viewers,
+            completions: totals.completions,
+            pauses: totals.pauses,
+            duplicates: totals.duplicates,
+            ignored: totals.ignored,
+            abandons: totals.abandons,
+            play_rate: ratio(totals.plays, totals.impressions),
+            completion_rate: ratio(totals.completions, totals.engaged_plays),
+            avg_percent_watched: ratio(watched, totals.engaged_plays),
+            retention: totals.retention,
+            exits: totals.exits,
+            seek_from: totals.seek_from,
+            seek_to: totals.seek_to,
+            timeline,
+        }
+    }
+}
+
+/// One window of an item's timeline (summed over applications without an app filter).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TimelinePoint {
+    pub window_start: i64,
+    pub window_end: i64,
+    /// True when every application's row of this window is final.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub impressions: u64,
+    pub plays: u64,
+    pub engaged_plays: u64,
+    /// Distinct viewers with a play in this window.
+    pub unique_viewers: u64,
+    pub completions: u64,
+    pub pauses: u64,
+    pub active_views: u64,
+}
+
+/// One row of `GET /api/v1/items`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ItemSummary {
+    pub item: String,
+    pub impressions: u64,
+    pub plays: u64,
+    pub unique_viewers: u64,
+    pub completions: u64,
+    pub play_rate: Option<f64>,
+    pub completion_rate: Option<f64>,
+}
+
+/// One row of `GET /api/v1/items/{item}/apps`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AppSummary {
+    pub app: String,
+    pub impressions: u64,
+    pub plays: u64,
+    pub unique_viewers: u64,
+    pub completions: u64,
+    pub play_rate: Option<f64>,
+    pub completion_rate: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_is_null_on_zero_denominator() {
+        assert_eq!(ratio(0, 0), None);
+        assert_eq!(ratio(5, 0), None);
+        assert_eq!(ratio(1, 4), Some(0.25));
+    }
+
+    #[test]
+    fn range_is_half_open() {
+        let r = TimeRange { from_ms: 10, to_ms: 20 };
+        assert!(r.contains(10));
+        assert!(r.contains(19));
+        assert!(!r.contains(20));
+        assert!(!r.contains(9));
+        assert!(TimeRange::ALL.contains(i64::MIN));
+        assert!(!TimeRange::ALL.contains(i64::MAX));
+    }
+
+    #[test]
+    fn rejected_row_serializes_event_id_as_hex() {
+        let row = RejectedRow {
+            event_id: vec![0x00, 0xab, 0x1f],
+            received_at_ms: 5,
+            route: "/ping/dot.gif".into(),
+            reason_code: "missing_item".into(),
+            reason: "parameter `item` is required".into(),
+            input: "ts=1".into(),
+            truncated: false,
+        };
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["event_id"], "00ab1f");
+        assert_eq!(json["received_at_ms"], 5);
+        assert_eq!(json["truncated"], false);
+    }
+}
