@@ -1,0 +1,111 @@
+//! Helpers for end-to-end tests: start the real `engage` binary on an ephemeral port with
+//! its own data directory, talk to it over HTTP, stop it (gracefully or with SIGKILL).
+//!
+//! Cargo builds the binary for this package's integration tests and tells us where it is
+//! (`CARGO_BIN_EXE_engage`), so the tests always run the binary of the same source.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The engage binary under test.
+pub fn engage_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_engage"))
+}
+
+/// A running `engage run` process.
+#[derive(Debug)]
+pub struct Engage {
+    child: Child,
+    pub base: String,
+}
+
+impl Engage {
+    /// Starts `engage run` on 127.0.0.1:0 with `data_dir` and extra flags; waits for it to listen.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Engage {
+        let mut child = Command::new(engage_bin())
+            .arg("run")
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("ENGAGE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn engage");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        let base = line.trim().strip_prefix("engage listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Engage { child, base: base.to_string() }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "engage exited with {exit}");
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Engage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP agent that reports 4xx/5xx as responses, not errors.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().into()
+}
+
+/// GET `url` with a user agent; returns (status, X-Engage-Error header, body bytes).
+pub fn get(agent: &ureq::Agent, url: &str, user_agent: &str) -> (u16, Option<String>, Vec<u8>) {
+    let mut resp = agent.get(url).header("User-Agent", user_agent).call().expect("HTTP GET");
+    let status = resp.status().as_u16();
+    let err = resp.headers().get("x-engage-error").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = resp.body_mut().read_to_vec().expect("body");
+    (status, err, body)
+}
+
+/// GET a JSON document.
+pub fn get_json(agent: &ureq::Agent, url: &str) -> serde_json::Value {
+    let (status, _, body) = get(agent, url, "engage-e2e");
+    assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("JSON")
+}
+
+/// Polls `f` until it returns Some or `limit` passes; returns the value and how long it took.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<(T, Duration)> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some((v, start.elapsed()));
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
+}
