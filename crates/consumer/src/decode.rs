@@ -1,0 +1,178 @@
+//! From bus records to engine input: decoding the `RawEvent` envelope.
+//!
+//! Anything that does not decode as a valid envelope becomes a rejected row (reason
+//! `undecodable`) instead of stopping the partition or vanishing; rejections published by
+//! the collector become rejected rows as they are.
+
+use crate::engine::VideoEvent;
+use engage_model::envelope::{self, Body, RawEvent};
+use engage_model::pingback::{EventKind, Level};
+use engage_model::reject::RejectReason;
+use engage_sink::RejectedRow;
+use prost::Message;
+
+/// A decoded video event, owning its strings.
+#[derive(Clone, Debug)]
+pub struct OwnedVideoEvent {
+    pub item: String,
+    pub app: String,
+    pub viewer: u64,
+    pub view_id: Option<String>,
+    pub kind: EventKind,
+    pub level: Level,
+    pub progress: u8,
+    pub event_time_ms: i64,
+    pub received_at_ms: i64,
+}
+
+impl OwnedVideoEvent {
+    pub fn as_video_event(&self) -> VideoEvent<'_> {
+        VideoEvent {
+            item: &self.item,
+            app: &self.app,
+            viewer: self.viewer,
+            view_id: self.view_id.as_deref(),
+            kind: self.kind,
+            level: self.level,
+            progress: self.progress,
+            event_time_ms: self.event_time_ms,
+            received_at_ms: self.received_at_ms,
+        }
+    }
+}
+
+/// What one bus record is.
+#[derive(Debug)]
+pub enum Decoded {
+    Video { event: OwnedVideoEvent, raw: RawMeta },
+    Rejected(RejectedRow),
+    Undecodable(RejectedRow),
+}
+
+/// The envelope fields kept alongside a decoded event.
+#[derive(Clone, Debug)]
+pub struct RawMeta {
+    pub event_id: Vec<u8>,
+    pub client_ts_ms: i64,
+}
+
+/// Longest prefix of an undecodable payload kept (hex-encoded) for inspection.
+const MAX_UNDECODABLE_KEPT: usize = 1024;
+
+pub fn decode(payload: &[u8]) -> Decoded {
+    let ev = match RawEvent::decode(payload) {
+        Ok(ev) => ev,
+        Err(e) => return undecodable(payload, 0, &format!("not a RawEvent: {e}")),
+    };
+    match ev.body {
+        Some(Body::Pingback(pb)) => match pb.validated() {
+            Ok((kind, level, progress)) => {
+                let app = ev.app.map(|a| a.key).filter(|k| !k.is_empty()).unwrap_or_else(|| "unknown".into());
+                let view_id = (!pb.view_id.is_empty()).then_some(pb.view_id);
+                Decoded::Video {
+                    event: OwnedVideoEvent {
+                        item: pb.item,
+                        app,
+                        viewer: ev.viewer_key,
+                        view_id,
+                        kind,
+                        level,
+                        progress,
+                        event_time_ms: ev.event_time_ms,
+                        received_at_ms: ev.received_at_ms,
+                    },
+                    raw: RawMeta { event_id: ev.event_id, client_ts_ms: pb.client_ts_ms },
+                }
+            }
+            Err(why) => undecodable(payload, ev.received_at_ms, &format!("invalid pingback body: {why}")),
+        },
+        Some(Body::Rejected(r)) => Decoded::Rejected(RejectedRow {
+            event_id: ev.event_id,
+            received_at_ms: ev.received_at_ms,
+            route: r.route,
+            reason_code: r.reason_code,
+            reason: r.reason,
+            input: r.input,
+            truncated: r.truncated,
+        }),
+        None => undecodable(payload, ev.received_at_ms, "envelope without a body"),
+    }
+}
+
+fn undecodable(payload: &[u8], received_at_ms: i64, why: &str) -> Decoded {
+    let kept = &payload[..payload.len().min(MAX_UNDECODABLE_KEPT)];
+    let input: String = kept.iter().map(|b| format!("{b:02x}")).collect();
+    Decoded::Undecodable(RejectedRow {
+        event_id: envelope::event_id(&[b"undecodable", payload]),
+        received_at_ms,
+        route: "bus".into(),
+        reason_code: RejectReason::Undecodable.as_str().into(),
+        reason: why.into(),
+        input,
+        truncated: kept.len() < payload.len(),
+    })
+}
+
+/// The rejected row kept for an event that arrived after its window was final.
+pub fn late_row(raw: &RawMeta, ev: &OwnedVideoEvent, watermark_ms: Option<i64>) -> RejectedRow {
+    RejectedRow {
+        event_id: raw.event_id.clone(),
+        received_at_ms: ev.received_at_ms,
+        route: "consumer".into(),
+        reason_code: RejectReason::LateEvent.as_str().into(),
+        reason: format!(
+            "event time {} is beyond the allowed lateness (watermark {})",
+            ev.event_time_ms,
+            watermark_ms.map_or_else(|| "none".to_string(), |w| w.to_string())
+        ),
+        input: format!(
+            "item={}&ts={}&progress={}&event={}&il={}{}",
+            ev.item,
+            raw.client_ts_ms,
+            ev.progress,
+            ev.kind,
+            ev.level.as_u32(),
+            ev.view_id.as_deref().map(|v| format!("&vid={v}")).unwrap_or_default()
+        ),
+        truncated: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engage_model::envelope::{Received, Source, pingback_event, rejected_event};
+    use engage_model::pingback::parse_query;
+
+    #[test]
+    fn pingbacks_decode_to_video_events() {
+        let p = parse_query("item=X&ts=5&il=2&progress=30&event=update&vid=v1").expect("valid");
+        let ctx = Received {
+            received_at_ms: 10,
+            event_time_ms: 5,
+            viewer_key: 9,
+            app_key: "",
+            app_version: "",
+            user_agent: "",
+            source: Source::Pingback,
+        };
+        let Decoded::Video { event, .. } = decode(&pingback_event(&p, &ctx).encode_to_vec()) else {
+            panic!("not video")
+        };
+        assert_eq!((event.item.as_str(), event.app.as_str(), event.view_id.as_deref()), ("X", "unknown", Some("v1")));
+        assert_eq!((event.kind, event.level, event.progress, event.viewer), (EventKind::Update, Level::Two, 30, 9));
+    }
+
+    #[test]
+    fn rejections_pass_through_and_garbage_is_kept_not_dropped() {
+        let r = rejected_event(1, "/ping/dot.gif", "missing_item", "parameter `item` is required", "ts=1");
+        let Decoded::Rejected(row) = decode(&r.encode_to_vec()) else { panic!("not a rejection") };
+        assert_eq!((row.reason_code.as_str(), row.input.as_str()), ("missing_item", "ts=1"));
+        let Decoded::Undecodable(row) = decode(&[0xff, 0xff, 0xff]) else { panic!("garbage decoded") };
+        assert_eq!(row.reason_code, "undecodable");
+        assert_eq!(row.input, "ffffff");
+        // deterministic ids: a replay inserts the same row, not a second one
+        let Decoded::Undecodable(again) = decode(&[0xff, 0xff, 0xff]) else { panic!() };
+        assert_eq!(row.event_id, again.event_id);
+    }
+}
