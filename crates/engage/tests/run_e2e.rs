@@ -3,9 +3,9 @@
 
 mod support;
 
-use support::{Engage, agent, eventually, get, get_json, now_ms};
 use serde_json::Value;
 use std::time::Duration;
+use support::{Engage, agent, eventually, get, get_json, now_ms};
 
 const ITEM: &str = "e2eItem";
 const GIF_LEN: usize = 43;
@@ -141,7 +141,8 @@ fn pingbacks_become_exact_engagement_across_restarts() {
     assert_eq!(got["play_rate"], 1.0);
     assert!((got["completion_rate"].as_f64().expect("rate") - 1.0 / 3.0).abs() < 1e-9);
     assert!((got["avg_percent_watched"].as_f64().expect("avg") - 173.0 / 3.0).abs() < 1e-9);
-    let timeline_plays: u64 = got["timeline"].as_array().expect("timeline").iter().map(|w| w["plays"].as_u64().unwrap_or(0)).sum();
+    let timeline_plays: u64 =
+        got["timeline"].as_array().expect("timeline").iter().map(|w| w["plays"].as_u64().unwrap_or(0)).sum();
     assert_eq!(timeline_plays, 5);
 
     // Graceful restart: nothing lost, nothing counted twice.
@@ -212,7 +213,10 @@ fn bad_pingbacks_are_400_with_a_reason_counted_and_kept() {
     let metrics = String::from_utf8(metrics).expect("utf8");
     for (_, reason) in &cases {
         let needle = format!("reason=\"{reason}\"");
-        assert!(metrics.lines().any(|l| l.starts_with("engage_collector_rejected_total") && l.contains(&needle)), "{reason} not counted");
+        assert!(
+            metrics.lines().any(|l| l.starts_with("engage_collector_rejected_total") && l.contains(&needle)),
+            "{reason} not counted"
+        );
     }
     engage.stop();
 }

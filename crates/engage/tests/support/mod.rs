@@ -39,7 +39,10 @@ impl Engage {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let base = line.trim().strip_prefix("engage listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let base = line
+            .trim()
+            .strip_prefix("engage listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         Engage { child, base: base.to_string() }
     }
 
@@ -72,7 +75,11 @@ impl Drop for Engage {
 
 /// An HTTP agent that reports 4xx/5xx as responses, not errors.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().into()
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
 }
 
 /// GET `url` with a user agent; returns (status, X-Engage-Error header, body bytes).
