@@ -121,8 +121,10 @@ pub fn ratio(num: u64, den: u64) -> Option<f64> {
 pub struct ItemEngagement {
     pub item: String,
     pub app: Option<String>,
-    /// The queried range, epoch milliseconds (i64::MIN / i64::MAX when unbounded).
+    /// The queried range, epoch milliseconds; an open bound (i64::MIN / i64::MAX) is `null`.
+    #[serde(serialize_with = "open_bound")]
     pub from: i64,
+    #[serde(serialize_with = "open_bound")]
     pub to: i64,
     pub impressions: u64,
     pub plays: u64,
@@ -226,6 +228,11 @@ pub struct AppSummary {
     pub completions: u64,
     pub play_rate: Option<f64>,
     pub completion_rate: Option<f64>,
+}
+
+/// Serializes `i64::MIN` / `i64::MAX` (an unbounded range end) as `null`.
+fn open_bound<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    if *v == i64::MIN || *v == i64::MAX { s.serialize_none() } else { s.serialize_i64(*v) }
 }
 
 #[cfg(test)]
