@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ENGAGE_ARGS ?=
 
-.PHONY: run build test lint fmt bench bench-engine bench-collector ci clean
+.PHONY: run build test lint fmt bench bench-engine bench-cdnlog bench-collector fuzz ci clean
 
 ## run: build (release) and start the whole pipeline on embedded defaults at http://127.0.0.1:8080
 run:
@@ -26,13 +26,27 @@ fmt:
 	$(CARGO) fmt --all
 
 ## bench: criterion benches of the hot paths, and HTTP load on the collector with wrk
-bench: bench-engine bench-collector
+bench: bench-engine bench-cdnlog bench-collector
 
 bench-engine:
 	$(CARGO) bench --locked -p engage-consumer --bench engine
 
+## bench-cdnlog: CDN log lines parsed per second, per format, on one core
+bench-cdnlog:
+	$(CARGO) bench --locked -p engage-model --bench cdnlog
+
 bench-collector: build
 	tests/load/collector.sh
+
+## fuzz: libFuzzer on each CDN log parser for FUZZ_SECONDS each (installs cargo-fuzz if missing).
+## Stable toolchain: RUSTC_BOOTSTRAP=1 lets it use the nightly-only flags; no sanitizer.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= cdnlog_ncsa cdnlog_cloudfront cdnlog_cloudflare cdnlog_json
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	for t in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 ci: lint test
 

@@ -17,7 +17,7 @@ use engage_model::envelope::{self, Received, Source};
 use engage_model::pingback::{self, Pingback};
 use engage_model::time::{corrected_event_time, utc_day};
 use prost::Message;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub const ROUTE: &str = "/ping/dot.gif";
 
@@ -72,25 +72,49 @@ async fn dot_gif(
 fn accepted_record(c: &Collector, p: &Pingback, peer: SocketAddr, headers: &HeaderMap, received_at_ms: i64) -> Record {
     let header_ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let ip = client::client_ip(peer.ip(), forwarded, &c.inner.config.trusted_proxies);
+    let client_ip = client::client_ip(peer.ip(), forwarded, &c.inner.config.trusted_proxies);
+    let origin = Origin { client_ip, user_agent: header_ua, received_at_ms, source: Source::Pingback };
+    pingback_record(c, p, &origin, None)
+}
+
+/// Where a pingback came from: a live request, or a line of a CDN access log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Origin<'a> {
+    pub client_ip: IpAddr,
+    /// The HTTP User-Agent of the request.
+    pub user_agent: &'a str,
+    /// When it was received: now for live requests, the log timestamp for log lines (so
+    /// watermarks follow log time).
+    pub received_at_ms: i64,
+    pub source: Source,
+}
+
+/// The one path from a valid pingback to its bus record, for live and logged pingbacks alike:
+/// the same viewer key (so a viewer counts once however their pingbacks arrive), the same
+/// application and the same event-time correction. `event_id` replaces the default id (log
+/// lines are identified by their content).
+pub(crate) fn pingback_record(c: &Collector, p: &Pingback, origin: &Origin<'_>, event_id: Option<Vec<u8>>) -> Record {
     // The viewer is the device (HTTP user agent); the application is `ua` when given.
-    let viewer_key = c.inner.keyer.key(utc_day(received_at_ms), ip, header_ua);
-    let app_ua = p.ua.as_deref().unwrap_or(header_ua);
+    let viewer_key = c.inner.keyer.key(utc_day(origin.received_at_ms), origin.client_ip, origin.user_agent);
+    let app_ua = p.ua.as_deref().unwrap_or(origin.user_agent);
     let app = parse_app(app_ua);
-    let event_time_ms = corrected_event_time(p.ts_ms, received_at_ms, c.inner.config.max_clock_skew_ms);
+    let event_time_ms = corrected_event_time(p.ts_ms, origin.received_at_ms, c.inner.config.max_clock_skew_ms);
     if event_time_ms != p.ts_ms {
         metrics::counter!(m::CLOCK_CORRECTED).increment(1);
     }
     let ctx = Received {
-        received_at_ms,
+        received_at_ms: origin.received_at_ms,
         event_time_ms,
         viewer_key,
         app_key: &app.key,
         app_version: &app.version,
         user_agent: app_ua,
-        source: Source::Pingback,
+        source: origin.source,
     };
-    let event = envelope::pingback_event(p, &ctx);
+    let mut event = envelope::pingback_event(p, &ctx);
+    if let Some(id) = event_id {
+        event.event_id = id;
+    }
     Record { key: p.item.as_bytes().to_vec(), payload: event.encode_to_vec() }
 }
 

@@ -1,0 +1,195 @@
+//! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
+
+use super::*;
+use crate::{Collector, CollectorConfig};
+use axum::body::to_bytes;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::Request;
+use engage_bus::{PublishError, Publisher};
+use engage_model::envelope::{Body as EvBody, RawEvent};
+use engage_model::viewer::ViewerKeyer;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+#[derive(Default)]
+struct Capture {
+    records: Mutex<Vec<Record>>,
+    fail: bool,
+}
+
+#[async_trait::async_trait]
+impl Publisher for Capture {
+    async fn publish(&self, records: Vec<Record>) -> Result<(), PublishError> {
+        if self.fail {
+            return Err(PublishError::Full("test".into()));
+        }
+        assert!(records.len() <= BATCH_RECORDS);
+        self.records.lock().expect("lock").extend(records);
+        Ok(())
+    }
+    fn is_ready(&self) -> bool {
+        !self.fail
+    }
+}
+
+const NOW: i64 = 1_800_000_000_000;
+/// 21/Nov/2026:14:00:00 +0000
+const LOG_TS: i64 = 1_795_269_600_000;
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+
+fn collector(publisher: Arc<Capture>) -> Collector {
+    Collector::new(publisher, ViewerKeyer::new([1; 16]), CollectorConfig::default(), Arc::new(|| NOW))
+}
+
+fn app(publisher: Arc<Capture>) -> axum::Router {
+    collector(publisher).router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))))
+}
+
+async fn call(router: axum::Router, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let resp = router.oneshot(req).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    (status, headers, to_bytes(resp.into_body(), 1 << 20).await.expect("body").to_vec())
+}
+
+async fn post_log(
+    p: Arc<Capture>,
+    format: &str,
+    body: Vec<u8>,
+    encoding: Option<&str>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut req = Request::post(format!("/v1/cdn-logs?format={format}"));
+    if let Some(e) = encoding {
+        req = req.header(header::CONTENT_ENCODING, e);
+    }
+    let (status, headers, body) = call(app(p), req.body(Body::from(body)).expect("request")).await;
+    (status, headers, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn events(p: &Capture) -> Vec<RawEvent> {
+    p.records.lock().expect("lock").iter().map(|r| RawEvent::decode(r.payload.as_slice()).expect("decodes")).collect()
+}
+
+fn ncsa(query: &str, status: u16) -> String {
+    format!(r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{query} HTTP/1.1" {status} 43 "-" "{UA}""#)
+}
+
+fn log_body() -> String {
+    [
+        ncsa(&format!("item=X&ts={}&il=2&progress=30&event=update", LOG_TS - 2_000), 200),
+        // ts far from the log time: the log time is the event time
+        ncsa("item=X&ts=5&progress=0&event=firstplay&ua=Acme/Player%201.0", 304),
+        ncsa("item=X&ts=5&progress=0&event=firstplay", 404),
+        r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /index.html HTTP/1.1" 200 43 "-" "x""#.into(),
+        ncsa("item=X&ts=1&progress=7&event=firstplay", 200),
+        "garbage".into(),
+        String::new(),
+    ]
+    .join("\n")
+}
+
+#[tokio::test]
+async fn log_lines_become_the_same_events_as_live_pingbacks() {
+    let p = Arc::new(Capture::default());
+    let (status, _, summary) = post_log(p.clone(), "ncsa", log_body().into_bytes(), None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["lines"], 6);
+    assert_eq!(summary["accepted"], 2);
+    assert_eq!(summary["skipped"], serde_json::json!({"status": 1, "not_pingback_path": 1}));
+    assert_eq!(summary["rejected"], serde_json::json!({"level1_progress_not_zero": 1, "invalid_ip": 1}));
+    let evs = events(&p);
+    assert_eq!(evs.len(), 4, "2 pingbacks, 2 kept rejections");
+    let (update, firstplay) = (&evs[0], &evs[1]);
+    assert_eq!(update.source, Source::CdnLog as i32);
+    assert_eq!((update.received_at_ms, update.event_time_ms), (LOG_TS, LOG_TS - 2_000));
+    assert_eq!((firstplay.received_at_ms, firstplay.event_time_ms), (LOG_TS, LOG_TS));
+    assert_eq!(firstplay.app.as_ref().map(|a| a.key.as_str()), Some("Acme/Player"));
+    let Some(EvBody::Rejected(r)) = &evs[2].body else { panic!("not a rejection") };
+    assert_eq!((r.route.as_str(), r.reason_code.as_str()), (ROUTE, "level1_progress_not_zero"));
+
+    // The same viewer live (same IP and user agent, same day) has the same key.
+    let live = Arc::new(Capture::default());
+    let c = Collector::new(live.clone(), ViewerKeyer::new([1; 16]), CollectorConfig::default(), Arc::new(|| LOG_TS));
+    let router = c.router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))));
+    let uri = format!("/ping/dot.gif?item=X&ts={}&il=2&progress=30&event=update", LOG_TS - 2_000);
+    let req = Request::get(uri).header(header::USER_AGENT, UA).body(Body::empty()).expect("request");
+    assert_eq!(call(router, req).await.0, StatusCode::OK);
+    let live_ev = &events(&live)[0];
+    assert_eq!(live_ev.viewer_key, update.viewer_key);
+    assert_eq!(live_ev.app, update.app);
+    assert_eq!((live_ev.event_time_ms, live_ev.body.clone()), (update.event_time_ms, update.body.clone()));
+
+    // Shipping the same log again gives the same ids (the consumer drops the repeats).
+    let again = Arc::new(Capture::default());
+    post_log(again.clone(), "ncsa", log_body().into_bytes(), None).await;
+    assert_eq!(events(&again)[0].event_id, update.event_id);
+    assert_eq!(events(&again)[1].event_id, firstplay.event_id);
+}
+
+#[tokio::test]
+async fn gzip_bodies_and_any_chunking_read_the_same() {
+    let plain = log_body().repeat(600);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(plain.as_bytes()).expect("gzip");
+    let mut gz = gz.finish().expect("gzip");
+    // a second gzip member, as concatenated log files have
+    let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    member.write_all(log_body().as_bytes()).expect("gzip");
+    gz.extend(member.finish().expect("gzip"));
+    let p = Arc::new(Capture::default());
+    let (status, _, summary) = post_log(p.clone(), "ncsa", gz, Some("gzip")).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["accepted"], 2 * 601);
+    assert_eq!(events(&p).len(), 2 * 601 + MAX_KEPT_REJECTED, "rejections kept up to the bound");
+    assert_eq!(summary["rejected_kept"], MAX_KEPT_REJECTED);
+
+    // one byte at a time splits into the same lines as one chunk
+    let whole = |chunk: usize| {
+        let mut job = Job::new(collector(Arc::new(Capture::default())), Format::Ncsa);
+        for piece in plain.as_bytes().chunks(chunk) {
+            job.feed(piece);
+        }
+        job.end_of_body();
+        serde_json::to_value(&job.summary).expect("json")
+    };
+    assert_eq!(whole(1), whole(plain.len()));
+    assert_eq!(whole(7), whole(plain.len()));
+
+    let (status, _, _) =
+        post_log(Arc::new(Capture::default()), "ncsa", b"\x1f\x8b\x08garbage".to_vec(), Some("gzip")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn overlong_lines_are_cut_counted_and_the_next_line_reads() {
+    let body = format!("{}\n{}\n", "x".repeat(MAX_LINE_BYTES * 3), ncsa("item=X&ts=1&progress=0&event=firstplay", 200));
+    let p = Arc::new(Capture::default());
+    let (status, _, summary) = post_log(p.clone(), "ncsa", body.into_bytes(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((summary["accepted"].clone(), summary["rejected"]["line_too_long"].clone()), (1.into(), 1.into()));
+    let Some(EvBody::Rejected(r)) = &events(&p)[0].body else { panic!("not a rejection") };
+    assert!(r.truncated && r.input.len() <= envelope::MAX_REJECTED_INPUT);
+}
+
+#[tokio::test]
+async fn bus_refusal_is_503_with_where_to_resume() {
+    let p = Arc::new(Capture { fail: true, ..Default::default() });
+    let (status, headers, body) = post_log(p, "ncsa", log_body().into_bytes(), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!((body["accepted"].clone(), body["resume_at_line"].clone()), (0.into(), 0.into()), "{body}");
+}
+
+#[tokio::test]
+async fn bad_requests_say_why() {
+    let p = Arc::new(Capture::default());
+    let (status, _, body) = post_log(p.clone(), "w3c", Vec::new(), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap_or("").contains("unknown log format"), "{body}");
+    assert_eq!(post_log(p.clone(), "json", Vec::new(), None).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(post_log(p.clone(), "ncsa", Vec::new(), Some("br")).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _, body) = post_log(p, "json&map=path%3Dp%2Cip%3Di%2Ctime%3Dt", Vec::new(), None).await;
+    assert_eq!((status, body["lines"].clone()), (StatusCode::OK, 0.into()));
+}
