@@ -1,0 +1,271 @@
+//! The Segment HTTP Tracking API: `POST /v1/{track,identify,page,screen,group,alias,batch}`,
+//! so Segment's own SDKs can point at engage unchanged.
+//!
+//! - Write key: the Basic-auth user name, or `writeKey` in the body; checked against the
+//!   configured keys (401), any key accepted when none are configured.
+//! - Bodies: JSON, optionally `Content-Encoding: gzip`; 32 KB per event, 500 KB per batch (413).
+//! - Each call is validated by [`engage_model::segment`] (400 naming the field), its time
+//!   corrected for the client's clock, its viewer key derived from `context.ip` (else the
+//!   client address) and `context.userAgent` (else the `User-Agent`), and it is published as
+//!   an `Analytics` envelope whose event id comes from (write key, `messageId`).
+//! - Answer `{"success":true}`. A batch mixing good and bad items publishes the good ones
+//!   and answers `{"success":true,"rejected":[{"index":..,"code":..,"field":..,"message":..}]}`
+//!   (400 when no item was good). Every refusal is counted and published as a `Rejected`
+//!   envelope; a bus that cannot take the events makes it a 503 with `Retry-After`.
+//! - CORS: preflight `OPTIONS` and `Access-Control-Allow-*` on every answer, for browsers.
+//!
+//! # Layout
+//! - `mod.rs`: routes and the request flow. `body`: write key, size limits, gzip.
+//! - `record`: a validated call → a bus record. `error`: refusals and their answers.
+//! - `cors`: the browser headers.
+
+mod body;
+mod cors;
+pub mod error;
+mod record;
+
+#[cfg(test)]
+mod tests;
+
+use crate::{Collector, metrics as m};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::post;
+use engage_bus::Record;
+use engage_model::envelope;
+use engage_model::reject::RejectReason;
+use engage_model::segment::{CallType, MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message, parse_time};
+use error::SegmentError;
+use prost::Message as _;
+use serde::Serialize;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+/// The batch route.
+pub const BATCH_ROUTE: &str = "/v1/batch";
+
+/// The route of a single call (`/v1/track`...), a bounded metrics label.
+pub fn route_of(call: CallType) -> &'static str {
+    match call {
+        CallType::Track => "/v1/track",
+        CallType::Identify => "/v1/identify",
+        CallType::Page => "/v1/page",
+        CallType::Screen => "/v1/screen",
+        CallType::Group => "/v1/group",
+        CallType::Alias => "/v1/alias",
+    }
+}
+
+pub(crate) fn routes() -> Router<Collector> {
+    let mut router = Router::new();
+    for call in CallType::ALL {
+        router = router.route(
+            route_of(call),
+            post(move |State(c): State<Collector>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers, body| {
+                single(c, call, peer, headers, body)
+            })
+            .options(cors::preflight),
+        );
+    }
+    router
+        .route(BATCH_ROUTE, post(batch).options(cors::preflight))
+        .layer(axum::middleware::map_response(cors::allow_origin))
+}
+
+/// `{"success": true}`, plus the refused items of a batch.
+#[derive(Debug, Serialize)]
+struct Success {
+    success: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rejected: Vec<ItemRejection>,
+}
+
+/// One refused item of a batch.
+#[derive(Debug, Serialize)]
+struct ItemRejection {
+    index: usize,
+    code: &'static str,
+    field: String,
+    message: String,
+}
+
+async fn single(c: Collector, call: CallType, peer: SocketAddr, headers: HeaderMap, body: Body) -> Response {
+    let route = route_of(call);
+    let received_at_ms = c.now_ms();
+    let bytes = match body::read_body(body, &headers, MAX_EVENT_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return refuse(&c, route, received_at_ms, e, b"").await,
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return refuse(&c, route, received_at_ms, invalid_json(&e), &bytes).await,
+    };
+    let key = match write_key(&c, &headers, &value) {
+        Ok(k) => k,
+        Err(e) => return refuse(&c, route, received_at_ms, e, &bytes).await,
+    };
+    let msg = match parse_message(value, Some(call)) {
+        Ok(m) => m,
+        Err(e) => return refuse(&c, route, received_at_ms, e.into(), &bytes).await,
+    };
+    let req = record::Request { peer, headers: &headers, received_at_ms, source: &key, batch_sent_at_ms: None };
+    let rec = record::accepted(&c, &msg, &bytes, &req);
+    match c.inner.publisher.publish(vec![rec]).await {
+        Ok(()) => {
+            metrics::counter!(m::ANALYTICS, "outcome" => "accepted").increment(1);
+            success(Vec::new())
+        }
+        Err(e) => unavailable(e, 1),
+    }
+}
+
+async fn batch(
+    State(c): State<Collector>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let received_at_ms = c.now_ms();
+    let bytes = match body::read_body(body, &headers, MAX_BATCH_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, b"").await,
+    };
+    let mut value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, invalid_json(&e), &bytes).await,
+    };
+    let key = match write_key(&c, &headers, &value) {
+        Ok(k) => k,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await,
+    };
+    let items = match batch_items(&mut value) {
+        Ok(items) => items,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await,
+    };
+    let batch_sent_at_ms = match value.get("sentAt") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match parse_time(s) {
+            Some(t) => Some(t),
+            None => {
+                let e = SegmentError::new(RejectReason::InvalidField, "sentAt", "is not an ISO 8601 time");
+                return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await;
+            }
+        },
+        Some(_) => {
+            let e = SegmentError::new(RejectReason::InvalidField, "sentAt", "must be an ISO 8601 time string");
+            return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await;
+        }
+    };
+    let req = record::Request { peer, headers: &headers, received_at_ms, source: &key, batch_sent_at_ms };
+    let mut records = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let item_bytes = serde_json::to_vec(&item).unwrap_or_default();
+        let parsed = if item_bytes.len() > MAX_EVENT_BYTES {
+            Err(SegmentError::new(
+                RejectReason::PayloadTooLarge,
+                "batch",
+                format!("item {index} is larger than {MAX_EVENT_BYTES} bytes"),
+            ))
+        } else {
+            parse_message(item, None).map_err(SegmentError::from)
+        };
+        match parsed {
+            Ok(msg) => records.push(record::accepted(&c, &msg, &item_bytes, &req)),
+            Err(e) => {
+                count_rejected(BATCH_ROUTE, e.reason);
+                let detail = format!("item {index}: `{}` {}", e.field, e.detail);
+                records.push(rejected_record(received_at_ms, BATCH_ROUTE, e.reason, &detail, &item_bytes));
+                let body = e.body();
+                rejected.push(ItemRejection { index, code: body.code, field: body.field, message: body.message });
+            }
+        }
+    }
+    let accepted = records.len() - rejected.len();
+    if let Err(e) = c.inner.publisher.publish(records).await {
+        return unavailable(e, accepted as u64);
+    }
+    metrics::counter!(m::ANALYTICS, "outcome" => "accepted").increment(accepted as u64);
+    if accepted == 0 && !rejected.is_empty() {
+        let first = &rejected[0];
+        let body = serde_json::json!({
+            "success": false, "code": first.code, "field": first.field,
+            "message": format!("no item of the batch was accepted; item {}: {}", first.index, first.message),
+            "rejected": rejected,
+        });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    success(rejected)
+}
+
+/// The batch's `batch` array, taken out of the body.
+fn batch_items(value: &mut Value) -> Result<Vec<Value>, SegmentError> {
+    let Value::Object(obj) = value else {
+        return Err(SegmentError::new(RejectReason::InvalidJson, "body", "must be a JSON object"));
+    };
+    match obj.remove("batch") {
+        None | Some(Value::Null) => Err(SegmentError::new(RejectReason::MissingField, "batch", "is required")),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(SegmentError::new(RejectReason::InvalidField, "batch", "must be an array")),
+    }
+}
+
+/// The request's write key (Basic-auth user, else `writeKey` in the body), checked against
+/// the configured keys. Returns the key ("" when none was given and none are required).
+fn write_key(c: &Collector, headers: &HeaderMap, value: &Value) -> Result<String, SegmentError> {
+    let key = body::basic_auth_user(headers)
+        .or_else(|| value.get("writeKey").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string));
+    match (&c.inner.config.write_keys, key) {
+        (None, key) => Ok(key.unwrap_or_default()),
+        (Some(keys), Some(key)) if keys.contains(&key) => Ok(key),
+        (Some(_), Some(_)) => Err(SegmentError::new(RejectReason::Unauthorized, "writeKey", "is not a configured key")),
+        (Some(_), None) => Err(SegmentError::new(
+            RejectReason::Unauthorized,
+            "writeKey",
+            "is required (Basic-auth user name or `writeKey` in the body)",
+        )),
+    }
+}
+
+fn invalid_json(e: &serde_json::Error) -> SegmentError {
+    SegmentError::new(RejectReason::InvalidJson, "body", format!("is not valid JSON: {e}"))
+}
+
+fn count_rejected(route: &'static str, reason: RejectReason) {
+    metrics::counter!(m::ANALYTICS, "outcome" => "rejected").increment(1);
+    metrics::counter!(m::REJECTED, "route" => route, "reason" => reason.as_str()).increment(1);
+}
+
+fn rejected_record(received_at_ms: i64, route: &str, reason: RejectReason, detail: &str, input: &[u8]) -> Record {
+    let input = String::from_utf8_lossy(input);
+    let ev = envelope::rejected_event(received_at_ms, route, reason.as_str(), detail, &input);
+    Record { key: Vec::new(), payload: ev.encode_to_vec() }
+}
+
+/// Counts, keeps (best effort: the answer is a 4xx either way) and answers a refusal.
+async fn refuse(c: &Collector, route: &'static str, received_at_ms: i64, e: SegmentError, input: &[u8]) -> Response {
+    count_rejected(route, e.reason);
+    let detail = format!("`{}` {}", e.field, e.detail);
+    let record = rejected_record(received_at_ms, route, e.reason, &detail, input);
+    if let Err(err) = c.inner.publisher.publish(vec![record]).await {
+        metrics::counter!(m::REJECTED_NOT_KEPT, "route" => route).increment(1);
+        tracing::warn!(error = %err, reason = e.reason.as_str(), "could not keep a rejected analytics call");
+    }
+    e.into_response()
+}
+
+fn success(rejected: Vec<ItemRejection>) -> Response {
+    Json(Success { success: true, rejected }).into_response()
+}
+
+fn unavailable(e: engage_bus::PublishError, events: u64) -> Response {
+    metrics::counter!(m::ANALYTICS, "outcome" => "unavailable").increment(events);
+    tracing::warn!(error = %e, "bus refused analytics events; answering 503");
+    let body = serde_json::json!({"success": false, "code": "unavailable", "message": e.to_string()});
+    let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}

@@ -1,0 +1,275 @@
+//! Handler tests of the Segment routes with an in-memory publisher.
+
+use super::*;
+use crate::CollectorConfig;
+use axum::body::to_bytes;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::Request;
+use engage_bus::{PublishError, Publisher};
+use engage_model::envelope::{AnalyticsType, Body as EvBody, RawEvent};
+use engage_model::viewer::ViewerKeyer;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+#[derive(Default)]
+struct Capture {
+    records: Mutex<Vec<Record>>,
+    fail: bool,
+}
+
+#[async_trait::async_trait]
+impl Publisher for Capture {
+    async fn publish(&self, records: Vec<Record>) -> Result<(), PublishError> {
+        if self.fail {
+            return Err(PublishError::Full("test".into()));
+        }
+        self.records.lock().expect("lock").extend(records);
+        Ok(())
+    }
+    fn is_ready(&self) -> bool {
+        !self.fail
+    }
+}
+
+const NOW: i64 = 1_714_564_800_000;
+
+fn app(p: Arc<Capture>, keys: Option<&[&str]>) -> Router {
+    let config = CollectorConfig {
+        write_keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+        ..CollectorConfig::default()
+    };
+    let c = Collector::new(p, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
+    c.router().layer(MockConnectInfo(SocketAddr::from(([198, 51, 100, 7], 4000))))
+}
+
+async fn post(router: Router, uri: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (StatusCode, HeaderMap, Value) {
+    let mut req = Request::post(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = router.oneshot(req.body(Body::from(body)).expect("request")).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON answer") };
+    (status, headers, value)
+}
+
+fn json_body(v: Value) -> Vec<u8> {
+    serde_json::to_vec(&v).expect("json")
+}
+
+fn events(p: &Capture) -> Vec<RawEvent> {
+    p.records.lock().expect("lock").iter().map(|r| RawEvent::decode(r.payload.as_slice()).expect("decodes")).collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(bytes).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// (reason_code, route) of every kept rejection.
+fn rejections(p: &Capture) -> Vec<(String, String)> {
+    events(p)
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Some(EvBody::Rejected(r)) => Some((r.reason_code, r.route)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn track_is_accepted_and_published_without_the_raw_ip() {
+    let p = Arc::new(Capture::default());
+    let body = json!({"userId": "u1", "event": "User Joined", "properties": {"session_id": "s1"},
+                      "context": {"ip": "203.0.113.9", "userAgent": "Acme/Webinar 2.0"}, "messageId": "m1",
+                      "timestamp": "2024-05-01T11:59:00Z"});
+    let (status, headers, answer) =
+        post(app(p.clone(), None), "/v1/track", &[("content-type", "application/json")], json_body(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer, json!({"success": true}));
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let evs = events(&p);
+    assert_eq!(evs.len(), 1);
+    let ev = &evs[0];
+    assert_eq!(ev.event_time_ms, NOW - 60_000);
+    assert_eq!(ev.app.as_ref().map(|a| a.key.as_str()), Some("Acme/Webinar"));
+    assert_eq!(p.records.lock().expect("lock")[0].key, b"s1");
+    let Some(EvBody::Analytics(a)) = &ev.body else { panic!("not analytics") };
+    assert_eq!(a.r#type, AnalyticsType::Track as i32);
+    assert_eq!((a.event.as_str(), a.user_id.as_str(), a.message_id.as_str()), ("User Joined", "u1", "m1"));
+    assert!(!format!("{ev:?}").contains("203.0.113.9"));
+}
+
+#[tokio::test]
+async fn write_keys_are_checked_as_basic_auth_or_in_the_body() {
+    let body = json!({"userId": "u1", "event": "e"});
+    let p = Arc::new(Capture::default());
+    let router = app(p.clone(), Some(&["key1"]));
+    // base64("key1:") and base64("nope:")
+    let (s, _, _) =
+        post(router.clone(), "/v1/track", &[("authorization", "Basic a2V5MTo=")], json_body(body.clone())).await;
+    assert_eq!(s, StatusCode::OK);
+    let with_key = json!({"userId": "u1", "event": "e", "writeKey": "key1"});
+    assert_eq!(post(router.clone(), "/v1/track", &[], json_body(with_key)).await.0, StatusCode::OK);
+    let (s, h, answer) =
+        post(router.clone(), "/v1/track", &[("authorization", "Basic bm9wZTo=")], json_body(body.clone())).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(h.contains_key(header::WWW_AUTHENTICATE));
+    assert_eq!((answer["code"].as_str(), answer["field"].as_str()), (Some("unauthorized"), Some("writeKey")));
+    assert_eq!(post(router, "/v1/track", &[], json_body(body)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(rejections(&p), vec![("unauthorized".into(), "/v1/track".into()); 2]);
+}
+
+/// (route, headers, body, status, code, field).
+type Case = (&'static str, Vec<(&'static str, &'static str)>, Vec<u8>, StatusCode, &'static str, &'static str);
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_naming_the_field_and_is_kept() {
+    let p = Arc::new(Capture::default());
+    let router = app(p.clone(), None);
+    let cases: Vec<Case> = vec![
+        ("/v1/track", vec![], b"{not json".to_vec(), StatusCode::BAD_REQUEST, "invalid_json", "body"),
+        ("/v1/track", vec![], json_body(json!({"event": "e"})), StatusCode::BAD_REQUEST, "missing_field", "userId"),
+        ("/v1/track", vec![], json_body(json!({"userId": "u"})), StatusCode::BAD_REQUEST, "missing_field", "event"),
+        (
+            "/v1/identify",
+            vec![],
+            json_body(json!({"userId": "u", "traits": "x"})),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "traits",
+        ),
+        (
+            "/v1/track",
+            vec![("content-encoding", "gzip")],
+            b"plain, not gzip".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_encoding",
+            "Content-Encoding",
+        ),
+        (
+            "/v1/track",
+            vec![("content-encoding", "br")],
+            json_body(json!({"userId": "u", "event": "e"})),
+            StatusCode::BAD_REQUEST,
+            "invalid_encoding",
+            "Content-Encoding",
+        ),
+        (
+            "/v1/track",
+            vec![],
+            json_body(json!({"userId": "u", "event": "e", "properties": {"x": "a".repeat(MAX_EVENT_BYTES)}})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "body",
+        ),
+        (
+            "/v1/batch",
+            vec![],
+            json_body(json!({"batch": [{"type": "track", "userId": "u", "event": "e",
+                                        "properties": {"x": "a".repeat(MAX_BATCH_BYTES)}}]})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "body",
+        ),
+        ("/v1/batch", vec![], json_body(json!({"writeKey": "k"})), StatusCode::BAD_REQUEST, "missing_field", "batch"),
+        ("/v1/batch", vec![], json_body(json!({"batch": {}})), StatusCode::BAD_REQUEST, "invalid_field", "batch"),
+    ];
+    let n = cases.len();
+    for (uri, headers, body, status, code, field) in cases {
+        let (s, _, answer) = post(router.clone(), uri, &headers, body).await;
+        assert_eq!(s, status, "{uri} {code}: {answer}");
+        assert_eq!(answer["success"], false);
+        assert_eq!((answer["code"].as_str(), answer["field"].as_str()), (Some(code), Some(field)), "{answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| m.contains(field)), "{answer}");
+    }
+    let kept = rejections(&p);
+    assert_eq!(kept.len(), n, "every refusal is kept");
+    assert!(events(&p).iter().all(|e| matches!(e.body, Some(EvBody::Rejected(_)))));
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated() {
+    let p = Arc::new(Capture::default());
+    let body = gzip(&json_body(json!({"anonymousId": "a", "name": "Home"})));
+    let (s, _, answer) = post(app(p.clone(), None), "/v1/page", &[("content-encoding", "gzip")], body).await;
+    assert_eq!((s, answer), (StatusCode::OK, json!({"success": true})));
+    let Some(EvBody::Analytics(a)) = &events(&p)[0].body else { panic!("not analytics") };
+    assert_eq!((a.r#type, a.name.as_str()), (AnalyticsType::Page as i32, "Home"));
+}
+
+#[tokio::test]
+async fn a_mixed_batch_accepts_the_good_items_and_reports_the_bad() {
+    let p = Arc::new(Capture::default());
+    let body = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "User Joined", "messageId": "a"},
+        {"type": "track", "userId": "u1", "messageId": "b"},
+        {"type": "identify", "userId": "u1", "traits": {"name": "Ada"}, "messageId": "c"},
+        {"type": "nope", "userId": "u1"},
+        {"type": "page", "properties": {}},
+    ], "sentAt": "2024-05-01T12:00:00Z"});
+    let (s, _, answer) = post(app(p.clone(), None), "/v1/batch", &[], json_body(body)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(answer["success"], true);
+    let rejected: Vec<(u64, &str, &str)> = answer["rejected"]
+        .as_array()
+        .expect("rejected list")
+        .iter()
+        .map(|r| {
+            (r["index"].as_u64().unwrap_or(99), r["code"].as_str().unwrap_or(""), r["field"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![(1, "missing_field", "event"), (3, "unknown_type", "type"), (4, "missing_field", "userId")]
+    );
+    let evs = events(&p);
+    let accepted = evs.iter().filter(|e| matches!(e.body, Some(EvBody::Analytics(_)))).count();
+    assert_eq!((accepted, rejections(&p).len()), (2, 3));
+    // an all-bad batch is a 400
+    let p = Arc::new(Capture::default());
+    let (s, _, answer) =
+        post(app(p, None), "/v1/batch", &[], json_body(json!({"batch": [{"type": "track", "userId": "u"}]}))).await;
+    assert_eq!((s, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("missing_field")));
+}
+
+#[tokio::test]
+async fn missing_message_ids_are_derived_from_the_body() {
+    let p = Arc::new(Capture::default());
+    let router = app(p.clone(), None);
+    let body = json_body(json!({"userId": "u", "event": "e", "timestamp": "2024-05-01T11:00:00Z"}));
+    for _ in 0..2 {
+        assert_eq!(post(router.clone(), "/v1/track", &[], body.clone()).await.0, StatusCode::OK);
+    }
+    let evs = events(&p);
+    assert_eq!(evs[0].event_id, evs[1].event_id, "a retried call keeps its id");
+    let other = json_body(json!({"userId": "u", "event": "e", "timestamp": "2024-05-01T11:00:01Z"}));
+    post(router, "/v1/track", &[], other).await;
+    assert_ne!(events(&p)[2].event_id, evs[0].event_id);
+}
+
+#[tokio::test]
+async fn preflight_and_unavailable_bus() {
+    let p = Arc::new(Capture::default());
+    let req = Request::options("/v1/batch")
+        .header("origin", "https://example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .body(Body::empty())
+        .expect("request");
+    let resp = app(p, None).oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(resp.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert_eq!(resp.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS], "content-type");
+    let failing = Arc::new(Capture { fail: true, ..Capture::default() });
+    let (s, h, _) = post(app(failing, None), "/v1/track", &[], json_body(json!({"userId": "u", "event": "e"}))).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h[header::RETRY_AFTER], "1");
+}

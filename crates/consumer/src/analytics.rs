@@ -1,0 +1,282 @@
+//! Analytics events in the consumer: envelope → engine input and stored rows.
+//!
+//! Every accepted analytics event is kept raw ([`AnalyticsRow`]); identify calls also
+//! update the user's latest traits ([`UserTraits`]); webinar events and page/screen calls
+//! go to the engine ([`crate::engine::webinar`]); Video Spec events go to the video engine
+//! as the pingback events they mean ([`engage_model::segment::video`]). An event whose window
+//! is already final is kept as a rejected row (`late_event`) instead, like a late pingback.
+
+use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine, Outcome, VideoEvent};
+use engage_model::envelope::{AnalyticsBody, AnalyticsType};
+use engage_model::pingback::Level;
+use engage_model::reject::RejectReason;
+use engage_model::segment::CallType;
+use engage_model::segment::video::{VideoSpecEvent, video_spec_event};
+use engage_sink::{AnalyticsRow, RejectedRow, UserTraits};
+use serde_json::{Map, Value};
+
+const OUTCOMES: [(AnalyticsOutcome, &str); 4] = [
+    (AnalyticsOutcome::Aggregated, "aggregated"),
+    (AnalyticsOutcome::NoSession, "no_session"),
+    (AnalyticsOutcome::NotAggregated, "not_aggregated"),
+    (AnalyticsOutcome::Late, "late"),
+];
+
+/// A decoded analytics event, owning its strings.
+#[derive(Clone, Debug)]
+pub struct OwnedAnalytics {
+    pub call: CallType,
+    /// `userId`, else `anonymousId`.
+    pub user: String,
+    pub session_id: Option<String>,
+    /// `properties.type`.
+    pub kind: Option<String>,
+    /// `properties.id`.
+    pub stream_id: Option<String>,
+    pub event_id: Vec<u8>,
+    pub event_time_ms: i64,
+    pub received_at_ms: i64,
+    /// The viewer key of the envelope.
+    pub viewer: u64,
+    /// A Video Spec event that could be bridged to pingback events.
+    pub video: Option<VideoSpecEvent>,
+    /// The raw row kept for BI.
+    pub row: AnalyticsRow,
+}
+
+impl OwnedAnalytics {
+    pub fn as_event(&self) -> AnalyticsEvent<'_> {
+        AnalyticsEvent {
+            call: self.call,
+            name: &self.row.name,
+            user: &self.user,
+            session_id: self.session_id.as_deref(),
+            kind: self.kind.as_deref(),
+            stream_id: self.stream_id.as_deref(),
+            event_time_ms: self.event_time_ms,
+            received_at_ms: self.received_at_ms,
+        }
+    }
+}
+
+/// The envelope fields an analytics body comes with.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub event_id: Vec<u8>,
+    pub received_at_ms: i64,
+    pub event_time_ms: i64,
+    pub app: String,
+    pub viewer: u64,
+}
+
+/// Decodes an `Analytics` body, or says why it is not a valid one.
+pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
+    let call = AnalyticsType::try_from(a.r#type)
+        .ok()
+        .and_then(AnalyticsType::call)
+        .ok_or_else(|| format!("unknown analytics type {}", a.r#type))?;
+    let user = if a.user_id.is_empty() { a.anonymous_id.clone() } else { a.user_id.clone() };
+    if user.is_empty() {
+        return Err("analytics event without userId or anonymousId".into());
+    }
+    let properties: Map<String, Value> =
+        serde_json::from_str(&a.properties_json).map_err(|e| format!("properties are not a JSON object: {e}"))?;
+    let text = |k: &str| match properties.get(k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let name = if call == CallType::Track { a.event.clone() } else { a.name.clone() };
+    let session_id = text("session_id");
+    // A Video Spec event missing its asset or position is kept raw, not bridged.
+    let video = (call == CallType::Track).then(|| video_spec_event(&name, &properties)).flatten().and_then(Result::ok);
+    Ok(OwnedAnalytics {
+        viewer: meta.viewer,
+        video,
+        call,
+        user,
+        kind: text("type"),
+        stream_id: text("id"),
+        event_id: meta.event_id.clone(),
+        event_time_ms: meta.event_time_ms,
+        received_at_ms: meta.received_at_ms,
+        row: AnalyticsRow {
+            event_id: meta.event_id,
+            received_at_ms: meta.received_at_ms,
+            event_time_ms: meta.event_time_ms,
+            call: call.as_str().into(),
+            user_id: a.user_id,
+            anonymous_id: a.anonymous_id,
+            name,
+            properties_json: a.properties_json,
+            traits_json: a.traits_json,
+            context_json: a.context_json,
+            message_id: a.message_id,
+            app: meta.app,
+            session_id: session_id.clone().unwrap_or_default(),
+        },
+        session_id,
+    })
+}
+
+/// Analytics results awaiting the next commit.
+#[derive(Debug, Default)]
+pub struct PendingAnalytics {
+    pub events: Vec<AnalyticsRow>,
+    pub traits: Vec<UserTraits>,
+    outcomes: [u64; 4],
+}
+
+/// Feeds one event to the engine and collects what must be stored.
+pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalytics, rejected: &mut Vec<RejectedRow>) {
+    let outcome = match &a.video {
+        Some(v) => record_video(engine, &a, v),
+        None => engine.record_analytics(&a.as_event()),
+    };
+    if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
+        pending.outcomes[i] += 1;
+    }
+    if outcome == AnalyticsOutcome::Late {
+        rejected.push(RejectedRow {
+            event_id: a.event_id,
+            received_at_ms: a.received_at_ms,
+            route: "consumer".into(),
+            reason_code: RejectReason::LateEvent.as_str().into(),
+            reason: format!(
+                "event time {} is beyond the allowed lateness (watermark {})",
+                a.event_time_ms,
+                engine.watermark_ms().map_or_else(|| "none".to_string(), |w| w.to_string())
+            ),
+            input: format!("{} {:?} session_id={}", a.row.call, a.row.name, a.row.session_id),
+            truncated: false,
+        });
+        return;
+    }
+    if a.call == CallType::Identify {
+        pending.traits.push(UserTraits {
+            user_key: a.user.clone(),
+            user_id: a.row.user_id.clone(),
+            anonymous_id: a.row.anonymous_id.clone(),
+            traits_json: a.row.traits_json.clone(),
+            updated_at_ms: a.event_time_ms,
+            event_id: a.event_id.clone(),
+        });
+    }
+    pending.events.push(a.row);
+}
+
+/// Feeds a bridged Video Spec event to the video engine: late if any part was late.
+fn record_video(engine: &mut Engine, a: &OwnedAnalytics, v: &VideoSpecEvent) -> AnalyticsOutcome {
+    let app = if a.row.app.is_empty() { "unknown" } else { a.row.app.as_str() };
+    let mut outcome = AnalyticsOutcome::Aggregated;
+    for &kind in &v.kinds {
+        let ev = VideoEvent {
+            item: &v.item,
+            app,
+            viewer: a.viewer,
+            view_id: v.view_id.as_deref(),
+            kind,
+            level: Level::Two,
+            progress: v.progress,
+            event_time_ms: a.event_time_ms,
+            received_at_ms: a.received_at_ms,
+        };
+        if engine.record(&ev) == Outcome::Late {
+            outcome = AnalyticsOutcome::Late;
+        }
+    }
+    outcome
+}
+
+/// Emits the per-commit analytics counters.
+pub fn record_metrics(pending: &PendingAnalytics) {
+    for ((_, label), n) in OUTCOMES.iter().zip(&pending.outcomes) {
+        if *n > 0 {
+            metrics::counter!(crate::metrics::ANALYTICS_EVENTS, "outcome" => *label).increment(*n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Decoded, decode};
+    use crate::engine::EngineConfig;
+    use engage_model::segment::envelope::{AnalyticsReceived, analytics_event};
+    use engage_model::segment::parse_message;
+    use prost::Message as _;
+    use serde_json::json;
+
+    const T0: i64 = 1_714_564_800_000;
+
+    fn envelope(body: Value, at: i64, id: &str) -> Vec<u8> {
+        let m = parse_message(body, None).expect("valid call");
+        let ctx = AnalyticsReceived {
+            received_at_ms: at,
+            event_time_ms: at,
+            viewer_key: 7,
+            app_key: "Acme/Player",
+            app_version: "1",
+            user_agent: "Acme/Player 1",
+            source: "k",
+        };
+        analytics_event(&m, id, &ctx).encode_to_vec()
+    }
+
+    fn feed(engine: &mut Engine, pending: &mut PendingAnalytics, rejected: &mut Vec<RejectedRow>, payload: &[u8]) {
+        let Decoded::Analytics(a) = decode(payload) else { panic!("not analytics") };
+        apply(engine, *a, pending, rejected);
+    }
+
+    #[test]
+    fn video_spec_events_feed_the_video_engine() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let (mut pending, mut rejected) = (PendingAnalytics::default(), Vec::new());
+        let video = |name: &str, position: u32| {
+            json!({"type": "track", "userId": "u", "event": name, "properties": {
+                "content_asset_id": "asset-1", "session_id": "play-1", "position": position, "total_length": 100}})
+        };
+        let calls = [
+            video("Video Playback Started", 0),
+            video("Video Content Playing", 50),
+            video("Video Playback Paused", 60),
+            video("Video Playback Resumed", 60),
+            video("Video Playback Completed", 100),
+        ];
+        for (i, call) in calls.into_iter().enumerate() {
+            feed(&mut engine, &mut pending, &mut rejected, &envelope(call, T0 + i as i64 * 1000, &format!("m{i}")));
+        }
+        let windows = engine.flush();
+        assert_eq!(windows.len(), 1);
+        let c = &windows[0].counters;
+        assert_eq!((windows[0].item.as_str(), windows[0].app.as_str()), ("asset-1", "Acme/Player"));
+        assert_eq!((c.impressions, c.plays, c.engaged_plays, c.pauses, c.completions), (1, 1, 1, 1, 1));
+        assert_eq!(c.retention.iter().filter(|n| **n == 1).count(), 100, "watched 0..100");
+        assert_eq!(pending.events.len(), 5, "kept raw too");
+        assert!(rejected.is_empty());
+    }
+
+    #[test]
+    fn identify_keeps_traits_and_every_event_is_kept_raw() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let (mut pending, mut rejected) = (PendingAnalytics::default(), Vec::new());
+        let identify = json!({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}});
+        feed(&mut engine, &mut pending, &mut rejected, &envelope(identify, T0, "i1"));
+        let joined = json!({"type": "track", "anonymousId": "a1", "event": "User Joined", "properties": {}});
+        feed(&mut engine, &mut pending, &mut rejected, &envelope(joined, T0, "j1"));
+        assert_eq!(pending.traits.len(), 1);
+        assert_eq!(
+            (pending.traits[0].user_key.as_str(), pending.traits[0].traits_json.as_str()),
+            ("u1", "{\"plan\":\"pro\"}")
+        );
+        assert_eq!(pending.events.len(), 2);
+        assert_eq!(pending.outcomes, [0, 1, 1, 0], "one without session id, one not aggregated");
+        // far later: a join for an old window is late, kept as a rejection
+        let late_mover = json!({"type": "track", "userId": "u", "event": "Other", "properties": {}});
+        feed(&mut engine, &mut pending, &mut rejected, &envelope(late_mover, T0 + 3_600_000, "x"));
+        let old = json!({"type": "track", "userId": "u", "event": "User Joined", "properties": {"session_id": "s"}});
+        feed(&mut engine, &mut pending, &mut rejected, &envelope(old, T0, "old"));
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].reason_code, "late_event");
+    }
+}

@@ -1,0 +1,70 @@
+//! Rollups of analytics events: per-(session, window) webinar aggregates, per-session
+//! summaries and page/screen views per (name, window), as the engine emits them and every
+//! store persists them.
+//!
+//! Like the video rollups, every row is the *full state* of its key, so rewriting it is
+//! idempotent. Durations are kept in milliseconds; the API turns them into seconds.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The webinar aggregates of one (session, window).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionWindowCounts {
+    /// "User Joined" that started a presence (a join of an attendee already present is not one).
+    pub joins: u64,
+    /// Presences that ended here: "User Left", "Session Ended" or the attendee timeout.
+    pub leaves: u64,
+    /// Distinct attendees present at any moment of the window.
+    pub attendees: u64,
+    /// Most attendees present at one moment of the window (carried over window boundaries).
+    pub peak_concurrent: u64,
+    /// "User Engaged" events by `type`.
+    pub engagements: BTreeMap<String, u64>,
+    /// Milliseconds of enabled streams inside the window, by stream `type`.
+    pub stream_ms: BTreeMap<String, u64>,
+}
+
+/// The full state of one (session, window).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionWindow {
+    pub session_id: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    /// True once the watermark passed the end plus the allowed lateness.
+    pub is_final: bool,
+    pub counts: SessionWindowCounts,
+}
+
+/// The whole-session figures of one session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    /// Earliest "Session Started", epoch milliseconds.
+    pub started_at_ms: Option<i64>,
+    /// Latest "Session Ended", epoch milliseconds.
+    pub ended_at_ms: Option<i64>,
+    /// Distinct attendees with a presence.
+    pub unique_attendees: u64,
+    /// Attendees among them who sent "User Engaged".
+    pub engaged_attendees: u64,
+    /// Sum of every presence's duration (open presences up to the watermark), milliseconds.
+    pub attendance_ms: u64,
+    /// Highest `peak_concurrent` of any window.
+    pub peak_concurrent: u64,
+    pub engagements: BTreeMap<String, u64>,
+    pub stream_ms: BTreeMap<String, u64>,
+}
+
+/// Page (or screen) views of one (kind, name, window).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageViewWindow {
+    /// `page` or `screen`.
+    pub kind: String,
+    /// The page or screen name ("" when the call had none).
+    pub name: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub is_final: bool,
+    pub views: u64,
+}

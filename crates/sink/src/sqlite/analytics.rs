@@ -1,0 +1,380 @@
+//! The analytics tables (schema version 2): webinar session windows and summaries, page
+//! views, latest user traits and raw analytics events. Written inside the consumer's commit
+//! transaction ([`write`]), read by the sessions API ([`session_engagement`]).
+//!
+//! Per-type maps (engagements, stream milliseconds) are JSON objects in TEXT columns: the
+//! set of types is open-ended and small per session. A session window with all counts zero
+//! (the engine's way to empty a window an out-of-order event emptied) is not part of the
+//! timeline.
+
+use super::codec::counter_to_sql;
+use crate::error::{SqlContext, StoreError};
+use crate::store::{CommitBatch, SessionEngagement};
+use engage_model::webinar::{SessionSummary, SessionWindow, SessionWindowCounts};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use std::collections::BTreeMap;
+
+/// Migration to version 2.
+pub(crate) const V2: &str = "
+CREATE TABLE session_windows (
+    session_id      TEXT    NOT NULL,
+    window_start    INTEGER NOT NULL,
+    window_end      INTEGER NOT NULL,
+    is_final        INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+    joins           INTEGER NOT NULL CHECK (joins >= 0),
+    leaves          INTEGER NOT NULL CHECK (leaves >= 0),
+    attendees       INTEGER NOT NULL CHECK (attendees >= 0),
+    peak_concurrent INTEGER NOT NULL CHECK (peak_concurrent >= 0),
+    engagements     TEXT    NOT NULL,
+    stream_ms       TEXT    NOT NULL,
+    PRIMARY KEY (session_id, window_start),
+    CHECK (window_end > window_start)
+);
+
+CREATE TABLE session_summaries (
+    session_id        TEXT    NOT NULL PRIMARY KEY,
+    started_at        INTEGER,
+    ended_at          INTEGER,
+    unique_attendees  INTEGER NOT NULL CHECK (unique_attendees >= 0),
+    engaged_attendees INTEGER NOT NULL CHECK (engaged_attendees >= 0),
+    attendance_ms     INTEGER NOT NULL CHECK (attendance_ms >= 0),
+    peak_concurrent   INTEGER NOT NULL CHECK (peak_concurrent >= 0),
+    engagements       TEXT    NOT NULL,
+    stream_ms         TEXT    NOT NULL
+);
+
+CREATE TABLE page_views (
+    kind         TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    window_end   INTEGER NOT NULL,
+    is_final     INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+    views        INTEGER NOT NULL CHECK (views >= 0),
+    PRIMARY KEY (kind, name, window_start)
+);
+
+CREATE TABLE user_traits (
+    user_key     TEXT    NOT NULL PRIMARY KEY,
+    user_id      TEXT    NOT NULL,
+    anonymous_id TEXT    NOT NULL,
+    traits       TEXT    NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    event_id     BLOB    NOT NULL
+);
+
+CREATE TABLE analytics_events (
+    event_id     BLOB    NOT NULL PRIMARY KEY CHECK (length(event_id) > 0),
+    received_at  INTEGER NOT NULL,
+    event_time   INTEGER NOT NULL,
+    call         TEXT    NOT NULL,
+    user_id      TEXT    NOT NULL,
+    anonymous_id TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    session_id   TEXT    NOT NULL,
+    properties   TEXT    NOT NULL,
+    traits       TEXT    NOT NULL,
+    context      TEXT    NOT NULL,
+    message_id   TEXT    NOT NULL,
+    app          TEXT    NOT NULL
+);
+CREATE INDEX analytics_events_by_received_at ON analytics_events (received_at);
+";
+
+const UPSERT_SESSION_WINDOW: &str = "
+INSERT INTO session_windows (session_id, window_start, window_end, is_final, joins, leaves, attendees,
+    peak_concurrent, engagements, stream_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (session_id, window_start) DO UPDATE SET
+    window_end = excluded.window_end, is_final = excluded.is_final, joins = excluded.joins,
+    leaves = excluded.leaves, attendees = excluded.attendees, peak_concurrent = excluded.peak_concurrent,
+    engagements = excluded.engagements, stream_ms = excluded.stream_ms";
+
+const UPSERT_SUMMARY: &str = "
+INSERT INTO session_summaries (session_id, started_at, ended_at, unique_attendees, engaged_attendees,
+    attendance_ms, peak_concurrent, engagements, stream_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (session_id) DO UPDATE SET
+    started_at = excluded.started_at, ended_at = excluded.ended_at,
+    unique_attendees = excluded.unique_attendees, engaged_attendees = excluded.engaged_attendees,
+    attendance_ms = excluded.attendance_ms, peak_concurrent = excluded.peak_concurrent,
+    engagements = excluded.engagements, stream_ms = excluded.stream_ms";
+
+const UPSERT_PAGE_VIEWS: &str = "
+INSERT INTO page_views (kind, name, window_start, window_end, is_final, views) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (kind, name, window_start) DO UPDATE SET
+    window_end = excluded.window_end, is_final = excluded.is_final, views = excluded.views";
+
+/// The latest traits win: by event time, then by event id (so replays are idempotent).
+const UPSERT_TRAITS: &str = "
+INSERT INTO user_traits (user_key, user_id, anonymous_id, traits, updated_at, event_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (user_key) DO UPDATE SET
+    user_id = excluded.user_id, anonymous_id = excluded.anonymous_id, traits = excluded.traits,
+    updated_at = excluded.updated_at, event_id = excluded.event_id
+WHERE excluded.updated_at > user_traits.updated_at
+   OR (excluded.updated_at = user_traits.updated_at AND excluded.event_id > user_traits.event_id)";
+
+const INSERT_EVENT: &str = "
+INSERT INTO analytics_events (event_id, received_at, event_time, call, user_id, anonymous_id, name, session_id,
+    properties, traits, context, message_id, app)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT (event_id) DO NOTHING";
+
+fn json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::InvalidBatch(format!("{what} does not serialize: {e}")))
+}
+
+/// Writes the analytics parts of `batch` inside the commit transaction `tx`.
+pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(UPSERT_SESSION_WINDOW).ctx("prepare the session window upsert")?;
+    for w in &batch.session_windows {
+        let c = &w.counts;
+        stmt.execute(params![
+            w.session_id,
+            w.window_start_ms,
+            w.window_end_ms,
+            w.is_final,
+            counter_to_sql("joins", c.joins)?,
+            counter_to_sql("leaves", c.leaves)?,
+            counter_to_sql("attendees", c.attendees)?,
+            counter_to_sql("peak_concurrent", c.peak_concurrent)?,
+            json("engagements", &c.engagements)?,
+            json("stream_ms", &c.stream_ms)?,
+        ])
+        .ctx("upsert a session window")?;
+    }
+    let mut stmt = tx.prepare_cached(UPSERT_SUMMARY).ctx("prepare the session summary upsert")?;
+    for s in &batch.session_summaries {
+        stmt.execute(params![
+            s.session_id,
+            s.started_at_ms,
+            s.ended_at_ms,
+            counter_to_sql("unique_attendees", s.unique_attendees)?,
+            counter_to_sql("engaged_attendees", s.engaged_attendees)?,
+            counter_to_sql("attendance_ms", s.attendance_ms)?,
+            counter_to_sql("peak_concurrent", s.peak_concurrent)?,
+            json("engagements", &s.engagements)?,
+            json("stream_ms", &s.stream_ms)?,
+        ])
+        .ctx("upsert a session summary")?;
+    }
+    let mut stmt = tx.prepare_cached(UPSERT_PAGE_VIEWS).ctx("prepare the page view upsert")?;
+    for p in &batch.page_views {
+        stmt.execute(params![
+            p.kind,
+            p.name,
+            p.window_start_ms,
+            p.window_end_ms,
+            p.is_final,
+            counter_to_sql("views", p.views)?
+        ])
+        .ctx("upsert page views")?;
+    }
+    let mut stmt = tx.prepare_cached(UPSERT_TRAITS).ctx("prepare the traits upsert")?;
+    for t in &batch.user_traits {
+        stmt.execute(params![t.user_key, t.user_id, t.anonymous_id, t.traits_json, t.updated_at_ms, t.event_id])
+            .ctx("upsert user traits")?;
+    }
+    let mut stmt = tx.prepare_cached(INSERT_EVENT).ctx("prepare the analytics event insert")?;
+    for e in &batch.analytics_events {
+        stmt.execute(params![
+            e.event_id,
+            e.received_at_ms,
+            e.event_time_ms,
+            e.call,
+            e.user_id,
+            e.anonymous_id,
+            e.name,
+            e.session_id,
+            e.properties_json,
+            e.traits_json,
+            e.context_json,
+            e.message_id,
+            e.app,
+        ])
+        .ctx("insert an analytics event")?;
+    }
+    Ok(())
+}
+
+/// One session's summary and timeline, from one read snapshot.
+pub(crate) fn session_engagement(conn: &mut Connection, id: &str) -> Result<Option<SessionEngagement>, StoreError> {
+    let tx = conn.transaction().ctx("begin a read")?;
+    let summary = tx
+        .prepare_cached(
+            "SELECT session_id, started_at, ended_at, unique_attendees, engaged_attendees, attendance_ms,
+                    peak_concurrent, engagements, stream_ms FROM session_summaries WHERE session_id = ?1",
+        )
+        .ctx("prepare the session summary query")?
+        .query_row(params![id], |row| Ok(read_summary(row)))
+        .optional()
+        .ctx("read a session summary")?
+        .transpose()?;
+    let Some(summary) = summary else {
+        return Ok(None);
+    };
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT window_start, window_end, is_final, joins, leaves, attendees, peak_concurrent, engagements,
+                    stream_ms FROM session_windows WHERE session_id = ?1
+               AND NOT (joins = 0 AND leaves = 0 AND attendees = 0 AND peak_concurrent = 0
+                        AND engagements = '{}' AND stream_ms = '{}')
+             ORDER BY window_start",
+        )
+        .ctx("prepare the session window query")?;
+    let mut rows = stmt.query(params![id]).ctx("query session windows")?;
+    let mut windows = Vec::new();
+    while let Some(row) = rows.next().ctx("read a session window")? {
+        windows.push(SessionWindow {
+            session_id: id.to_owned(),
+            window_start_ms: column(row, 0, "window_start")?,
+            window_end_ms: column(row, 1, "window_end")?,
+            is_final: column(row, 2, "is_final")?,
+            counts: SessionWindowCounts {
+                joins: count(row, 3, "joins")?,
+                leaves: count(row, 4, "leaves")?,
+                attendees: count(row, 5, "attendees")?,
+                peak_concurrent: count(row, 6, "peak_concurrent")?,
+                engagements: map(row, 7, "engagements")?,
+                stream_ms: map(row, 8, "stream_ms")?,
+            },
+        });
+    }
+    Ok(Some(SessionEngagement::new(&summary, &windows)))
+}
+
+fn read_summary(row: &Row<'_>) -> Result<SessionSummary, StoreError> {
+    Ok(SessionSummary {
+        session_id: column(row, 0, "session_id")?,
+        started_at_ms: column(row, 1, "started_at")?,
+        ended_at_ms: column(row, 2, "ended_at")?,
+        unique_attendees: count(row, 3, "unique_attendees")?,
+        engaged_attendees: count(row, 4, "engaged_attendees")?,
+        attendance_ms: count(row, 5, "attendance_ms")?,
+        peak_concurrent: count(row, 6, "peak_concurrent")?,
+        engagements: map(row, 7, "engagements")?,
+        stream_ms: map(row, 8, "stream_ms")?,
+    })
+}
+
+fn column<T: rusqlite::types::FromSql>(row: &Row<'_>, idx: usize, what: &'static str) -> Result<T, StoreError> {
+    row.get(idx).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
+}
+
+fn count(row: &Row<'_>, idx: usize, what: &'static str) -> Result<u64, StoreError> {
+    super::codec::counter_from_sql(what, column(row, idx, what)?)
+}
+
+fn map(row: &Row<'_>, idx: usize, what: &'static str) -> Result<BTreeMap<String, u64>, StoreError> {
+    let text: String = column(row, idx, what)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{AnalyticsRow, CommitBatch, Store, UserTraits};
+    use crate::{SqliteStore, StoreError};
+    use engage_model::webinar::{PageViewWindow, SessionSummary, SessionWindow, SessionWindowCounts};
+    use std::collections::BTreeMap;
+
+    fn window(start: i64, attendees: u64) -> SessionWindow {
+        SessionWindow {
+            session_id: "s1".into(),
+            window_start_ms: start,
+            window_end_ms: start + 60_000,
+            is_final: false,
+            counts: SessionWindowCounts {
+                joins: attendees,
+                attendees,
+                peak_concurrent: attendees,
+                engagements: BTreeMap::from([("poll".to_string(), 2)]),
+                stream_ms: BTreeMap::from([("camera".to_string(), 1_500)]),
+                ..SessionWindowCounts::default()
+            },
+        }
+    }
+
+    fn traits(name: &str, at: i64, id: u8) -> UserTraits {
+        UserTraits {
+            user_key: "u1".into(),
+            user_id: "u1".into(),
+            anonymous_id: String::new(),
+            traits_json: format!("{{\"name\":\"{name}\"}}"),
+            updated_at_ms: at,
+            event_id: vec![id],
+        }
+    }
+
+    fn traits_of(store: &SqliteStore) -> String {
+        let conn = rusqlite::Connection::open(store.path()).unwrap();
+        conn.query_row("SELECT traits FROM user_traits WHERE user_key = 'u1'", [], |r| r.get(0)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_are_upserted_and_read_back_and_traits_keep_the_latest() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db"))?;
+        assert_eq!(store.session_engagement("s1").await?, None);
+        let summary = SessionSummary {
+            session_id: "s1".into(),
+            started_at_ms: Some(5),
+            ended_at_ms: None,
+            unique_attendees: 4,
+            engaged_attendees: 1,
+            attendance_ms: 10_000,
+            peak_concurrent: 3,
+            engagements: BTreeMap::from([("poll".to_string(), 2)]),
+            stream_ms: BTreeMap::from([("camera".to_string(), 1_500)]),
+        };
+        let raw = AnalyticsRow {
+            event_id: vec![1],
+            received_at_ms: 1,
+            event_time_ms: 1,
+            call: "track".into(),
+            user_id: "u1".into(),
+            anonymous_id: String::new(),
+            name: "User Joined".into(),
+            properties_json: "{}".into(),
+            traits_json: "{}".into(),
+            context_json: "{}".into(),
+            message_id: "m".into(),
+            app: "a".into(),
+            session_id: "s1".into(),
+        };
+        let page = PageViewWindow {
+            kind: "page".into(),
+            name: "Home".into(),
+            window_start_ms: 0,
+            window_end_ms: 60_000,
+            is_final: false,
+            views: 3,
+        };
+        let batch = CommitBatch {
+            next_offset: 1,
+            session_windows: vec![window(60_000, 2), window(0, 1)],
+            session_summaries: vec![summary.clone()],
+            page_views: vec![page],
+            user_traits: vec![traits("new", 10, 1), traits("old", 5, 2)],
+            analytics_events: vec![raw.clone(), raw],
+            ..CommitBatch::default()
+        };
+        store.commit(batch.clone()).await?;
+        // a replay changes nothing
+        store.commit(batch).await?;
+        let e = store.session_engagement("s1").await?.expect("stored");
+        assert_eq!((e.unique_attendees, e.peak_concurrent, e.started_at, e.ended_at), (4, 3, Some(5), None));
+        assert_eq!((e.avg_attendance_seconds, e.engaged_share), (Some(2.5), Some(0.25)));
+        assert_eq!(e.stream_seconds["camera"], 1.5);
+        let starts: Vec<(i64, u64)> = e.timeline.iter().map(|p| (p.window_start, p.attendees)).collect();
+        assert_eq!(starts, vec![(0, 1), (60_000, 2)]);
+        assert_eq!(traits_of(&store), "{\"name\":\"new\"}");
+        store
+            .commit(CommitBatch { next_offset: 2, user_traits: vec![traits("newer", 11, 3)], ..CommitBatch::default() })
+            .await?;
+        assert_eq!(traits_of(&store), "{\"name\":\"newer\"}");
+        let conn = rusqlite::Connection::open(store.path()).unwrap();
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM analytics_events", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+        Ok(())
+    }
+}
