@@ -1,5 +1,6 @@
 //! How the read API fails: a 400 naming the bad parameter (the caller's fault, do not
-//! retry as is) or a 503 when the store cannot answer (retry later). Always a JSON body
+//! retry as is), a 404 for an unknown session, or a 503 when the store cannot answer
+//! (retry later). Always a JSON body
 //! `{"error": "..."}` so dashboards can show it.
 
 use crate::params::ParamError;
@@ -14,6 +15,9 @@ use serde::Serialize;
 pub enum ApiError {
     #[error(transparent)]
     BadRequest(#[from] ParamError),
+    /// The thing asked for does not exist (yet): 404.
+    #[error("{0}")]
+    NotFound(String),
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -29,6 +33,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(e) => {
                 (StatusCode::BAD_REQUEST, Json(ErrorBody { error: e.to_string() })).into_response()
             }
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, Json(ErrorBody { error: what })).into_response(),
             ApiError::Store(e) => {
                 // The detail (paths, SQL steps) goes to the log, not to the client.
                 tracing::warn!(error = %e, transient = e.is_transient(), "API query failed in the store");

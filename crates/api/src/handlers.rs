@@ -6,7 +6,7 @@ use crate::params::{self, ParamError};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use engage_sink::{AppSummary, ItemEngagement, ItemSummary, RejectedRow, Store};
+use engage_sink::{AppSummary, ItemEngagement, ItemSummary, RejectedRow, SessionEngagement, Store};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -68,6 +68,19 @@ pub(crate) async fn recent_rejected(
 ) -> Result<Json<Rejected>, ApiError> {
     let limit = params::rejected_limit(query.as_deref())?;
     Ok(Json(Rejected { rejected: store.recent_rejected(limit).await? }))
+}
+
+/// `GET /api/v1/sessions/{session_id}/engagement`: 404 until the session has been seen.
+pub(crate) async fn session_engagement(
+    State(store): State<SharedStore>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<SessionEngagement>, ApiError> {
+    let id = id.map(|Path(id)| id).map_err(|_| ParamError::new("`session_id` must be percent-encoded UTF-8"))?;
+    params::check_session_id(&id)?;
+    match store.session_engagement(&id).await? {
+        Some(e) => Ok(Json(e)),
+        None => Err(ApiError::NotFound(format!("no webinar session {id:?} has been seen"))),
+    }
 }
 
 /// The `{item}` path segment, percent-decoded; undecodable is a 400 like any bad item.

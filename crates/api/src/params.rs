@@ -156,6 +156,20 @@ pub fn check_item(item: &str) -> Result<(), ParamError> {
     }
 }
 
+/// Longest session id accepted.
+pub const MAX_SESSION_ID_LEN: usize = 256;
+
+/// A webinar session id (`properties.session_id`): 1 to 256 characters, no control characters.
+pub fn check_session_id(id: &str) -> Result<(), ParamError> {
+    if id.is_empty() || id.chars().count() > MAX_SESSION_ID_LEN || id.chars().any(char::is_control) {
+        return Err(ParamError::new(format!(
+            "`session_id` must be 1 to {MAX_SESSION_ID_LEN} printable characters, got {:?}",
+            clip(id)
+        )));
+    }
+    Ok(())
+}
+
 /// An application key: 1 to 64 characters, no control characters.
 pub fn check_app(app: &str) -> Result<String, ParamError> {
     if app.chars().count() > MAX_APP_KEY_LEN || app.chars().any(char::is_control) {

@@ -5,8 +5,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use engage_model::rollup::{VideoCounters, VideoWindow};
+use engage_model::webinar::{SessionSummary, SessionWindow, SessionWindowCounts};
 use engage_sink::{CommitBatch, RejectedRow, SqliteStore, Store};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -27,6 +29,16 @@ fn window(item: &str, app: &str, start: i64, plays: u64, viewers: &[u64]) -> Vid
         is_final: true,
         counters,
         new_viewers: viewers.to_vec(),
+    }
+}
+
+fn session_window(start: i64, joins: u64, attendees: u64) -> SessionWindow {
+    SessionWindow {
+        session_id: "web 1".into(),
+        window_start_ms: start,
+        window_end_ms: start + MIN,
+        is_final: false,
+        counts: SessionWindowCounts { joins, attendees, peak_concurrent: attendees, ..Default::default() },
     }
 }
 
@@ -58,6 +70,19 @@ async fn fixture() -> (tempfile::TempDir, Router) {
             window("v2", "web/Chrome", T0, 9, &[1]),
         ],
         rejected: vec![rejected(1, T0), rejected(2, T0 + 5)],
+        session_windows: vec![session_window(T0, 2, 2), session_window(T0 + MIN, 1, 3)],
+        session_summaries: vec![SessionSummary {
+            session_id: "web 1".into(),
+            started_at_ms: Some(T0),
+            ended_at_ms: Some(T0 + 2 * MIN),
+            unique_attendees: 3,
+            engaged_attendees: 1,
+            attendance_ms: 180_000,
+            peak_concurrent: 3,
+            engagements: BTreeMap::from([("poll".to_string(), 4)]),
+            stream_ms: BTreeMap::from([("screensharing".to_string(), 90_500)]),
+        }],
+        ..CommitBatch::default()
     };
     store.commit(batch).await.unwrap();
     (dir, router(Arc::new(store)))
@@ -279,4 +304,39 @@ async fn store_failures_are_503() {
     // Other endpoints still answer.
     let (status, _) = get(&app, "/api/v1/items").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn session_engagement_has_the_contract_fields() {
+    let (_dir, app) = fixture().await;
+    let (status, body) = get(&app, "/api/v1/sessions/web%201/engagement").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for field in [
+        "started_at",
+        "ended_at",
+        "unique_attendees",
+        "peak_concurrent",
+        "avg_attendance_seconds",
+        "engaged_share",
+        "engagements",
+        "stream_seconds",
+        "timeline",
+    ] {
+        assert!(body.get(field).is_some(), "missing {field}: {body}");
+    }
+    assert_eq!(body["started_at"], T0);
+    assert_eq!(body["avg_attendance_seconds"], 60.0);
+    assert_eq!(body["engaged_share"], 1.0 / 3.0);
+    assert_eq!(body["engagements"], json!({"poll": 4}));
+    assert_eq!(body["stream_seconds"], json!({"screensharing": 90.5}));
+    let point = &body["timeline"][1];
+    for field in ["window_start", "attendees", "joins", "leaves", "peak_concurrent"] {
+        assert!(point.get(field).is_some(), "missing {field}: {point}");
+    }
+    assert_eq!((point["window_start"].as_i64(), point["attendees"].as_u64()), (Some(T0 + MIN), Some(3)));
+    let (status, body) = get(&app, "/api/v1/sessions/nope/engagement").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["error"].as_str().is_some());
+    let (status, _) = get(&app, "/api/v1/sessions/%01/engagement").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

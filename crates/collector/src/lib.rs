@@ -11,13 +11,17 @@
 //! # Layout
 //! - [`client`]: who the client is (trusted proxies, `X-Forwarded-For`).
 //! - [`pingback`]: `GET|HEAD /ping/dot.gif`.
+//! - [`cdn_logs`]: `POST /v1/cdn-logs`, CDN access logs read as pingbacks.
+//! - [`segment`]: the Segment HTTP Tracking API, `POST /v1/{track,identify,page,screen,group,alias,batch}`.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: metric names.
 
+pub mod cdn_logs;
 pub mod client;
 pub mod health;
 pub mod metrics;
 pub mod pingback;
+pub mod segment;
 
 use axum::Router;
 use engage_bus::Publisher;
@@ -33,11 +37,13 @@ pub struct CollectorConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// A client timestamp further than this from the receive time is replaced by it.
     pub max_clock_skew_ms: i64,
+    /// Segment write keys accepted; `None` accepts any key (or none).
+    pub write_keys: Option<Vec<String>>,
 }
 
 impl Default for CollectorConfig {
     fn default() -> Self {
-        Self { trusted_proxies: Vec::new(), max_clock_skew_ms: 24 * 3_600_000 }
+        Self { trusted_proxies: Vec::new(), max_clock_skew_ms: 24 * 3_600_000, write_keys: None }
     }
 }
 
@@ -77,9 +83,14 @@ impl Collector {
         Self { inner: Arc::new(Inner { publisher, keyer, config, clock, draining: AtomicBool::new(false) }) }
     }
 
-    /// The collector's routes: pingbacks and health.
+    /// The collector's routes: pingbacks, Segment calls and health.
     pub fn router(&self) -> Router {
-        Router::new().merge(pingback::routes()).merge(health::routes()).with_state(self.clone())
+        Router::new()
+            .merge(pingback::routes())
+            .merge(cdn_logs::routes())
+            .merge(segment::routes())
+            .merge(health::routes())
+            .with_state(self.clone())
     }
 
     /// Readiness turns false first on shutdown, so load balancers stop sending before the drain.

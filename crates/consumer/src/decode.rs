@@ -45,6 +45,7 @@ impl OwnedVideoEvent {
 #[derive(Debug)]
 pub enum Decoded {
     Video { event: OwnedVideoEvent, raw: RawMeta },
+    Analytics(Box<crate::analytics::OwnedAnalytics>),
     Rejected(RejectedRow),
     Undecodable(RejectedRow),
 }
@@ -86,6 +87,20 @@ pub fn decode(payload: &[u8]) -> Decoded {
             }
             Err(why) => undecodable(payload, ev.received_at_ms, &format!("invalid pingback body: {why}")),
         },
+        Some(Body::Analytics(a)) => {
+            let app = ev.app.map(|a| a.key).unwrap_or_default();
+            let meta = crate::analytics::Meta {
+                event_id: ev.event_id,
+                received_at_ms: ev.received_at_ms,
+                event_time_ms: ev.event_time_ms,
+                app,
+                viewer: ev.viewer_key,
+            };
+            match crate::analytics::decode(a, meta) {
+                Ok(a) => Decoded::Analytics(Box::new(a)),
+                Err(why) => undecodable(payload, ev.received_at_ms, &format!("invalid analytics body: {why}")),
+            }
+        }
         Some(Body::Rejected(r)) => Decoded::Rejected(RejectedRow {
             event_id: ev.event_id,
             received_at_ms: ev.received_at_ms,

@@ -4,11 +4,15 @@
 //! - [`engine`]: the window engine, pure (no tokio, no I/O, no clock): `record(event)`,
 //!   `flush()`. View state machines, event-time windows, watermark, lateness.
 //! - [`decode`]: bus record → engine input (or a kept rejection).
+//! - [`analytics`]: analytics events → engine input, raw rows and user traits.
+//! - [`dedup`]: repeat suppression by event id within an event-time horizon, pure.
 //! - [`worker`]: the async shell: read from the bus, feed the engine, commit windows,
 //!   rejections, engine snapshot and position atomically to a store.
 //! - [`metrics`]: metric names.
 
+pub mod analytics;
 pub mod decode;
+pub mod dedup;
 pub mod engine;
 pub mod metrics;
 pub mod worker;

@@ -9,6 +9,12 @@ use std::time::Duration;
 pub const RECORDS: &str = "engage_consumer_records_total";
 /// Video events by engine `outcome`: counted, duplicate, ignored, late.
 pub const EVENTS: &str = "engage_consumer_events_total";
+/// Events dropped as repeats of an event id already seen (re-shipped logs, retried requests).
+pub const REPEATS_DROPPED: &str = "engage_consumer_repeats_dropped_total";
+/// Event ids in the repeat-suppression memory.
+pub const DEDUP_IDS: &str = "engage_consumer_dedup_ids";
+/// Analytics events by `outcome`: aggregated, no_session, not_aggregated, late.
+pub const ANALYTICS_EVENTS: &str = "engage_consumer_analytics_events_total";
 /// Bus records that did not decode (kept as rejected rows).
 pub const UNDECODABLE: &str = "engage_consumer_undecodable_total";
 /// Commits (checkpoint + results) written.
@@ -36,6 +42,9 @@ const OUTCOMES: [(Outcome, &str); 4] = [
 pub fn describe() {
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");
     describe_counter!(EVENTS, Unit::Count, "Video events by engine outcome.");
+    describe_counter!(REPEATS_DROPPED, Unit::Count, "Events dropped as repeats of an event id already seen.");
+    describe_gauge!(DEDUP_IDS, Unit::Count, "Event ids held for repeat suppression.");
+    describe_counter!(ANALYTICS_EVENTS, Unit::Count, "Analytics events by engine outcome.");
     describe_counter!(UNDECODABLE, Unit::Count, "Bus records that did not decode.");
     describe_counter!(COMMITS, Unit::Count, "Commits written.");
     describe_counter!(COMMIT_FAILURES, Unit::Count, "Commits that failed and were retried.");

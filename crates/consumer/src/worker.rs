@@ -6,15 +6,18 @@
 //! the next offset to read. A worker killed at any instant restarts from the last commit:
 //! engine state and position agree, so re-reading the records after that position yields
 //! exactly what a run without the crash would have (the engine is deterministic given its
-//! input order). Only after a commit succeeds is the log told it may prune below the position.
+//! input order). The snapshot holds the engine and the [`crate::dedup`] memory together, so
+//! repeat suppression survives restarts exactly too. Only after a commit succeeds is the log told it may prune below the position.
 //! A failing commit is retried with backoff while reading stops, so nothing advances past
 //! unwritten data and memory stays bounded.
 
 use crate::decode::{Decoded, decode};
+use crate::dedup::{Dedup, DedupConfig, Verdict};
 use crate::engine::{Engine, EngineConfig, EngineConfigError, Outcome};
 use crate::metrics as m;
 use engage_bus::embedded::LogReader;
 use engage_sink::{CommitBatch, RejectedRow, Store, StoreError};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -31,11 +34,19 @@ pub struct WorkerConfig {
     pub max_batch: usize,
     /// Records after which a commit happens before the interval is over.
     pub max_uncommitted: usize,
+    /// Repeat suppression (event-id horizon and bound).
+    pub dedup: DedupConfig,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { partition: 0, commit_interval: Duration::from_millis(500), max_batch: 4096, max_uncommitted: 100_000 }
+        Self {
+            partition: 0,
+            commit_interval: Duration::from_millis(500),
+            max_batch: 4096,
+            max_uncommitted: 100_000,
+            dedup: DedupConfig::default(),
+        }
     }
 }
 
@@ -66,7 +77,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
     engine_config.validate()?;
-    let (mut engine, mut position) = restore(store.as_ref(), engine_config, config.partition).await?;
+    let (mut engine, mut dedup, mut position) = restore(store.as_ref(), engine_config, &config).await?;
     // Everything below the committed position is done with: the log may prune it.
     reader.release(position);
     tracing::info!(partition = config.partition, position, "consumer started");
@@ -80,33 +91,59 @@ pub async fn run(
             r = reader.read(position, config.max_batch, wait) => r.map_err(|e| WorkerError::Read(e.to_string()))?,
         };
         for record in &records {
-            apply(&mut engine, &record.payload, &mut pending);
+            apply(&mut engine, &mut dedup, &record.payload, &mut pending);
             position = record.offset + 1;
         }
         if pending.records > 0 && (Instant::now() >= next_commit || pending.records >= config.max_uncommitted) {
-            commit(&mut engine, store.as_ref(), &reader, &config, position, &mut pending, &shutdown).await;
+            commit(&mut engine, &dedup, store.as_ref(), &reader, &config, position, &mut pending, &shutdown).await;
         }
         if Instant::now() >= next_commit {
             next_commit = Instant::now() + config.commit_interval;
         }
     }
     if pending.records > 0 {
-        commit(&mut engine, store.as_ref(), &reader, &config, position, &mut pending, &CancellationToken::new()).await;
+        let never = CancellationToken::new();
+        commit(&mut engine, &dedup, store.as_ref(), &reader, &config, position, &mut pending, &never).await;
     }
     tracing::info!(partition = config.partition, position, "consumer stopped");
     Ok(())
 }
 
-async fn restore(store: &dyn Store, configured: EngineConfig, partition: i32) -> Result<(Engine, u64), WorkerError> {
-    match store.checkpoint(partition).await.map_err(WorkerError::Checkpoint)? {
-        None => Ok((Engine::new(configured), 0)),
+/// What a checkpoint saves besides the position: the engine and the repeat-suppression memory.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    engine: &'a Engine,
+    dedup: &'a Dedup,
+}
+
+#[derive(Deserialize)]
+struct Snapshot {
+    engine: Engine,
+    dedup: Dedup,
+}
+
+async fn restore(
+    store: &dyn Store,
+    configured: EngineConfig,
+    config: &WorkerConfig,
+) -> Result<(Engine, Dedup, u64), WorkerError> {
+    match store.checkpoint(config.partition).await.map_err(WorkerError::Checkpoint)? {
+        None => Ok((Engine::new(configured), Dedup::new(config.dedup), 0)),
         Some(cp) => {
-            let engine: Engine =
-                postcard::from_bytes(&cp.snapshot).map_err(|e| WorkerError::Snapshot(e.to_string()))?;
+            let Snapshot { engine, mut dedup } = match postcard::from_bytes::<Snapshot>(&cp.snapshot) {
+                Ok(s) => s,
+                // A checkpoint from before repeat suppression: the engine alone.
+                Err(_) => Snapshot {
+                    engine: postcard::from_bytes(&cp.snapshot).map_err(|e| WorkerError::Snapshot(e.to_string()))?,
+                    dedup: Dedup::new(config.dedup),
+                },
+            };
             if *engine.config() != configured {
                 return Err(WorkerError::ConfigChanged { saved: engine.config().clone(), configured });
             }
-            Ok((engine, cp.next_offset))
+            // A changed horizon is safe to adopt: it only changes how long ids are kept.
+            dedup.set_config(config.dedup);
+            Ok((engine, dedup, cp.next_offset))
         }
     }
 }
@@ -118,17 +155,30 @@ struct Pending {
     rejected: Vec<RejectedRow>,
     outcomes: [u64; 4],
     undecodable: u64,
+    repeats: u64,
+    analytics: crate::analytics::PendingAnalytics,
 }
 
-fn apply(engine: &mut Engine, payload: &[u8], pending: &mut Pending) {
+fn apply(engine: &mut Engine, dedup: &mut Dedup, payload: &[u8], pending: &mut Pending) {
     pending.records += 1;
     match decode(payload) {
         Decoded::Video { event, raw } => {
+            if !raw.event_id.is_empty() && dedup.check(&raw.event_id, event.event_time_ms) == Verdict::Repeat {
+                pending.repeats += 1;
+                return;
+            }
             let outcome = engine.record(&event.as_video_event());
             pending.outcomes[m::outcome_index(outcome)] += 1;
             if outcome == Outcome::Late {
                 pending.rejected.push(crate::decode::late_row(&raw, &event, engine.watermark_ms()));
             }
+        }
+        Decoded::Analytics(a) => {
+            if !a.event_id.is_empty() && dedup.check(&a.event_id, a.event_time_ms) == Verdict::Repeat {
+                pending.repeats += 1;
+                return;
+            }
+            crate::analytics::apply(engine, *a, &mut pending.analytics, &mut pending.rejected);
         }
         Decoded::Rejected(row) => pending.rejected.push(row),
         Decoded::Undecodable(row) => {
@@ -138,8 +188,10 @@ fn apply(engine: &mut Engine, payload: &[u8], pending: &mut Pending) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     engine: &mut Engine,
+    dedup: &Dedup,
     store: &dyn Store,
     reader: &LogReader,
     config: &WorkerConfig,
@@ -149,7 +201,8 @@ async fn commit(
 ) {
     let started = Instant::now();
     let windows = engine.flush();
-    let snapshot = match postcard::to_stdvec(&*engine) {
+    let analytics = engine.flush_analytics();
+    let snapshot = match postcard::to_stdvec(&SnapshotRef { engine, dedup }) {
         Ok(s) => s,
         Err(e) => {
             // Serializing plain data cannot fail short of a bug; keep running without advancing.
@@ -163,6 +216,11 @@ async fn commit(
         snapshot,
         windows,
         rejected: std::mem::take(&mut pending.rejected),
+        session_windows: analytics.session_windows,
+        session_summaries: analytics.summaries,
+        page_views: analytics.page_views,
+        user_traits: std::mem::take(&mut pending.analytics.traits),
+        analytics_events: std::mem::take(&mut pending.analytics.events),
     };
     let windows_written = batch.windows.len();
     let mut backoff = Duration::from_millis(100);
@@ -182,6 +240,8 @@ async fn commit(
         }
     }
     reader.release(position);
+    metrics::counter!(m::REPEATS_DROPPED).increment(pending.repeats);
+    metrics::gauge!(m::DEDUP_IDS).set(dedup.len() as f64);
     m::record_commit(
         pending.records,
         &pending.outcomes,
@@ -190,5 +250,6 @@ async fn commit(
         started.elapsed(),
         engine,
     );
+    crate::analytics::record_metrics(&pending.analytics);
     *pending = Pending::default();
 }

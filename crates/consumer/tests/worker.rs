@@ -9,8 +9,8 @@ use engage_consumer::worker::{self, WorkerConfig};
 use engage_model::envelope::{Received, Source, pingback_event, rejected_event};
 use engage_model::pingback::parse_query;
 use engage_sink::{
-    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SqliteStore, Store,
-    StoreError, TimeRange, TopItemsQuery,
+    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement,
+    SqliteStore, Store, StoreError, TimeRange, TopItemsQuery,
 };
 use prost::Message;
 use std::sync::Arc;
@@ -166,6 +166,9 @@ impl Store for Flaky {
     }
     async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError> {
         self.inner.recent_rejected(limit).await
+    }
+    async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError> {
+        self.inner.session_engagement(session_id).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

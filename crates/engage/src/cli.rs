@@ -20,6 +20,28 @@ pub enum Command {
     /// All in one process: collector, consumer, store and API on one port, on embedded
     /// defaults (a durable log and a SQLite store under --data-dir).
     Run(RunArgs),
+    /// Ship CDN access-log files (plain or gzip, or - for standard input) to a collector's
+    /// POST /v1/cdn-logs; prints a JSON summary per file.
+    IngestLogs(IngestArgs),
+    /// Simulate players (spec-conformant level-1 and level-2 sessions, seeks, pauses,
+    /// prerolls, abandonment, retries, deliberate bad requests) against a collector.
+    Loadgen(crate::loadgen::LoadgenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Log format: ncsa (nginx, Apache, Fastly, Akamai), cloudfront, cloudflare (Logpush JSON) or json.
+    #[arg(long, env = "ENGAGE_LOG_FORMAT", value_parser = ["ncsa", "cloudfront", "cloudflare", "json"])]
+    pub format: String,
+    /// With --format json: which field holds what, e.g. path=req.url,ip=client,ua=agent,time=ts,status=code.
+    #[arg(long, env = "ENGAGE_JSON_MAP")]
+    pub json_map: Option<String>,
+    /// The collector (or `engage run`) to send to.
+    #[arg(long, env = "ENGAGE_TARGET", default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// Log files, or - for standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +59,9 @@ pub struct RunArgs {
     /// How often open windows are written to the store, in milliseconds (the real-time delay).
     #[arg(long, env = "ENGAGE_COMMIT_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub commit_interval_ms: u64,
+    /// An event id seen again within this much event time is a repeat and dropped (re-shipped logs, retries), in seconds.
+    #[arg(long, env = "ENGAGE_DEDUP_HORIZON_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    pub dedup_horizon_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +76,10 @@ pub struct CollectorArgs {
     /// generated once and kept in the data directory.
     #[arg(long, env = "ENGAGE_VIEWER_SECRET", hide_env_values = true)]
     pub viewer_secret: Option<String>,
+    /// Segment write keys accepted on /v1/* (comma-separated). When none are given, `engage run`
+    /// accepts any key (and says so at start).
+    #[arg(long, env = "ENGAGE_WRITE_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub write_keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +93,9 @@ pub struct EngineArgs {
     /// A view silent this long (event time) is closed; if it was playing or paused it counts as abandoned (seconds).
     #[arg(long, env = "ENGAGE_VIEW_TIMEOUT_SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub view_timeout_seconds: u64,
+    /// A webinar attendee who never sent "User Left" (and whose session did not end) leaves this long after their last event (seconds).
+    #[arg(long, env = "ENGAGE_ATTENDEE_TIMEOUT_SECONDS", default_value_t = 7200, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub attendee_timeout_seconds: u64,
 }
 
 impl EngineArgs {
@@ -72,6 +104,7 @@ impl EngineArgs {
             window_ms: self.window_seconds as i64 * 1000,
             allowed_lateness_ms: self.allowed_lateness_seconds as i64 * 1000,
             view_timeout_ms: self.view_timeout_seconds as i64 * 1000,
+            attendee_timeout_ms: self.attendee_timeout_seconds as i64 * 1000,
         }
     }
 }
@@ -89,7 +122,7 @@ mod tests {
     #[test]
     fn defaults_match_the_contract() {
         let cli = Cli::try_parse_from(["engage", "run"]).expect("parses");
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else { panic!("not run") };
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.data_dir, PathBuf::from("./engage-data"));
         assert_eq!(args.engine.engine_config(), engage_consumer::engine::EngineConfig::default());

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use engage_bus::{EmbeddedLog, EmbeddedLogConfig};
 use engage_collector::{Collector, CollectorConfig, system_clock};
+use engage_consumer::dedup::DedupConfig;
 use engage_consumer::worker::{self, WorkerConfig};
 use engage_model::viewer::ViewerKeyer;
 use engage_sink::{SqliteStore, Store};
@@ -39,6 +40,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         CollectorConfig {
             trusted_proxies: args.collector.trusted_proxies.clone(),
             max_clock_skew_ms: args.collector.max_clock_skew_seconds as i64 * 1000,
+            write_keys: write_keys(&args.collector.write_keys),
         },
         system_clock(),
     );
@@ -52,7 +54,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         log.reader().context("opening a log reader")?,
         store.clone(),
         args.engine.engine_config(),
-        WorkerConfig { commit_interval: Duration::from_millis(args.commit_interval_ms), ..WorkerConfig::default() },
+        WorkerConfig {
+            commit_interval: Duration::from_millis(args.commit_interval_ms),
+            dedup: DedupConfig { horizon_ms: args.dedup_horizon_seconds as i64 * 1000, ..DedupConfig::default() },
+            ..WorkerConfig::default()
+        },
         stop_consumer.clone(),
     ));
 
@@ -84,6 +90,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     consumed.context("consumer")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The accepted Segment write keys; none configured means any key (said once, loudly).
+fn write_keys(keys: &[String]) -> Option<Vec<String>> {
+    let keys: Vec<String> = keys.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+    if keys.is_empty() {
+        tracing::warn!("no --write-keys / ENGAGE_WRITE_KEYS: the Segment endpoints /v1/* accept any write key");
+        return None;
+    }
+    Some(keys)
 }
 
 async fn shutdown_signal() {

@@ -13,7 +13,10 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/engage.v1.rs"));
 }
 
-pub use generated::{App, Pingback as PingbackBody, PingbackEvent, RawEvent, Rejected, Source, raw_event::Body};
+pub use generated::{
+    Analytics as AnalyticsBody, AnalyticsType, App, Pingback as PingbackBody, PingbackEvent, RawEvent, Rejected,
+    Source, raw_event::Body,
+};
 
 /// Fixed key of the event-id hash: ids must be equal across processes and versions.
 const EVENT_ID_KEY: [u8; 16] = *b"engage.event.id1";

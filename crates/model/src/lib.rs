@@ -2,17 +2,23 @@
 //!
 //! # Layout
 //! - [`pingback`]: the StreamOne `dot.gif` pingback protocol, parsed and validated.
+//! - [`cdnlog`]: CDN access-log lines (NCSA, CloudFront, Cloudflare, JSON) read as requests.
 //! - [`app`]: the application dimension, parsed from a user agent (or the `ua` parameter).
 //! - [`viewer`]: the privacy-preserving viewer key (keyed hash, daily-rotating salt).
 //! - [`time`]: window alignment and event-time correction, the one place for time math.
 //! - [`rollup`]: the per-window aggregates the consumer emits and the stores persist.
 //! - [`envelope`]: the protobuf `RawEvent` published to the bus, and its conversions.
 //! - [`reject`]: the bounded set of reasons an input is refused.
+//! - [`segment`]: the Segment HTTP Tracking API calls, parsed and validated.
+//! - [`webinar`]: rollups of analytics events (webinar sessions, page views).
 
 pub mod app;
+pub mod cdnlog;
 pub mod envelope;
 pub mod pingback;
 pub mod reject;
 pub mod rollup;
+pub mod segment;
 pub mod time;
 pub mod viewer;
+pub mod webinar;

@@ -28,11 +28,25 @@ pub enum RejectReason {
     LateEvent,
     /// A message on the bus that does not decode as a `RawEvent`.
     Undecodable,
+    /// The body is not JSON, or not the JSON object expected.
+    InvalidJson,
+    /// A Segment call without a write key, or with one not configured.
+    Unauthorized,
+    /// An analytics event over 32 KB or a batch over 500 KB.
+    PayloadTooLarge,
+    /// A body whose `Content-Encoding` is unsupported or does not decode (gzip that is not gzip).
+    InvalidEncoding,
+    /// A required analytics field is absent (`userId`/`anonymousId`, `event`, `type`, ...).
+    MissingField,
+    /// An analytics field of the wrong type or shape.
+    InvalidField,
+    /// A batch item whose `type` is not a Segment call type.
+    UnknownType,
 }
 
 impl RejectReason {
     /// Every code, for documentation and for pre-registering metrics.
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 24] = [
         Self::QueryTooLong,
         Self::DuplicateParameter,
         Self::MissingItem,
@@ -50,6 +64,13 @@ impl RejectReason {
         Self::InvalidUserAgent,
         Self::LateEvent,
         Self::Undecodable,
+        Self::InvalidJson,
+        Self::Unauthorized,
+        Self::PayloadTooLarge,
+        Self::InvalidEncoding,
+        Self::MissingField,
+        Self::InvalidField,
+        Self::UnknownType,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +92,13 @@ impl RejectReason {
             Self::InvalidUserAgent => "invalid_user_agent",
             Self::LateEvent => "late_event",
             Self::Undecodable => "undecodable",
+            Self::InvalidJson => "invalid_json",
+            Self::Unauthorized => "unauthorized",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidEncoding => "invalid_encoding",
+            Self::MissingField => "missing_field",
+            Self::InvalidField => "invalid_field",
+            Self::UnknownType => "unknown_type",
         }
     }
 

@@ -17,6 +17,6 @@ pub mod store;
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 pub use store::{
-    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, Store, TimeRange,
-    TimelinePoint, TopItemsQuery, ratio,
+    AnalyticsRow, AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow,
+    SessionEngagement, SessionTimelinePoint, Store, TimeRange, TimelinePoint, TopItemsQuery, UserTraits, ratio,
 };

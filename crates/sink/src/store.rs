@@ -7,6 +7,7 @@
 
 use crate::error::StoreError;
 use engage_model::rollup::{VideoCounters, VideoWindow};
+use engage_model::webinar::{PageViewWindow, SessionSummary, SessionWindow};
 use serde::{Serialize, Serializer};
 
 /// Where rollups, rejected inputs and consumer checkpoints are kept.
@@ -27,12 +28,14 @@ pub trait Store: Send + Sync + 'static {
     async fn item_apps(&self, item: &str, range: TimeRange) -> Result<Vec<AppSummary>, StoreError>;
     /// The most recently received rejected inputs, newest first.
     async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError>;
+    /// Engagement of one webinar session (summary and timeline); None if never seen.
+    async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError>;
     /// Cheap liveness check for /readyz.
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Everything one consumer step makes durable at once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommitBatch {
     pub partition: i32,
     /// The first offset *not* covered by this batch (where a restart resumes).
@@ -42,6 +45,119 @@ pub struct CommitBatch {
     /// Full-state rows of every window that changed.
     pub windows: Vec<VideoWindow>,
     pub rejected: Vec<RejectedRow>,
+    /// Full-state rows of every webinar (session, window) that changed.
+    pub session_windows: Vec<SessionWindow>,
+    /// Full-state summaries of every webinar session that changed.
+    pub session_summaries: Vec<SessionSummary>,
+    /// Full-state page/screen view windows that changed.
+    pub page_views: Vec<PageViewWindow>,
+    /// Traits of identify calls (the store keeps the latest per user).
+    pub user_traits: Vec<UserTraits>,
+    /// Every accepted analytics event, raw (insert, ignore an existing event_id).
+    pub analytics_events: Vec<AnalyticsRow>,
+}
+
+/// The traits an identify call gave a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserTraits {
+    /// `userId`, else `anonymousId`.
+    pub user_key: String,
+    pub user_id: String,
+    pub anonymous_id: String,
+    /// The traits object, JSON.
+    pub traits_json: String,
+    /// Event time of the call: the latest wins (ties: the larger event id).
+    pub updated_at_ms: i64,
+    pub event_id: Vec<u8>,
+}
+
+/// One accepted analytics event as received (for ad-hoc BI), keyed by its event id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnalyticsRow {
+    pub event_id: Vec<u8>,
+    pub received_at_ms: i64,
+    pub event_time_ms: i64,
+    /// `track`, `identify`, `page`, `screen`, `group` or `alias`.
+    pub call: String,
+    pub user_id: String,
+    pub anonymous_id: String,
+    /// Track: the event name; page/screen: the name.
+    pub name: String,
+    pub properties_json: String,
+    pub traits_json: String,
+    pub context_json: String,
+    pub message_id: String,
+    pub app: String,
+    /// `properties.session_id`, when given.
+    pub session_id: String,
+}
+
+/// The answer of `GET /api/v1/sessions/{session_id}/engagement` (a public JSON contract).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionEngagement {
+    pub session_id: String,
+    /// Epoch milliseconds of "Session Started" / "Session Ended", null when not seen.
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub unique_attendees: u64,
+    pub peak_concurrent: u64,
+    /// Mean presence per attendee, seconds; null without attendees.
+    pub avg_attendance_seconds: Option<f64>,
+    /// Attendees who engaged / attendees; null without attendees.
+    pub engaged_share: Option<f64>,
+    pub engagements: std::collections::BTreeMap<String, u64>,
+    pub stream_seconds: std::collections::BTreeMap<String, f64>,
+    /// One point per window, ordered by `window_start`.
+    pub timeline: Vec<SessionTimelinePoint>,
+}
+
+impl SessionEngagement {
+    /// Assembles the answer from a summary and its windows (every backend does it alike).
+    pub fn new(summary: &SessionSummary, windows: &[SessionWindow]) -> SessionEngagement {
+        let seconds = |ms: &std::collections::BTreeMap<String, u64>| {
+            ms.iter().map(|(k, v)| (k.clone(), *v as f64 / 1000.0)).collect()
+        };
+        SessionEngagement {
+            session_id: summary.session_id.clone(),
+            started_at: summary.started_at_ms,
+            ended_at: summary.ended_at_ms,
+            unique_attendees: summary.unique_attendees,
+            peak_concurrent: summary.peak_concurrent,
+            avg_attendance_seconds: ratio(summary.attendance_ms, summary.unique_attendees).map(|ms| ms / 1000.0),
+            engaged_share: ratio(summary.engaged_attendees, summary.unique_attendees),
+            engagements: summary.engagements.clone(),
+            stream_seconds: seconds(&summary.stream_ms),
+            timeline: windows
+                .iter()
+                .map(|w| SessionTimelinePoint {
+                    window_start: w.window_start_ms,
+                    window_end: w.window_end_ms,
+                    is_final: w.is_final,
+                    attendees: w.counts.attendees,
+                    joins: w.counts.joins,
+                    leaves: w.counts.leaves,
+                    peak_concurrent: w.counts.peak_concurrent,
+                    engagements: w.counts.engagements.clone(),
+                    stream_seconds: seconds(&w.counts.stream_ms),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One window of a session's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionTimelinePoint {
+    pub window_start: i64,
+    pub window_end: i64,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub attendees: u64,
+    pub joins: u64,
+    pub leaves: u64,
+    pub peak_concurrent: u64,
+    pub engagements: std::collections::BTreeMap<String, u64>,
+    pub stream_seconds: std::collections::BTreeMap<String, f64>,
 }
 
 /// Where a partition resumes after a restart.

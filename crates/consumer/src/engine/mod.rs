@@ -36,10 +36,12 @@
 //! - [`views`]: the open views (hot and cold), the once-per-window scan.
 //! - [`window`]: window aggregates, finalization, flush.
 //! - [`intern`]: string interning (items and applications; view ids).
+//! - [`webinar`]: analytics events: webinar sessions and page views, on the same watermark.
 
 mod intern;
 mod view;
 mod views;
+pub mod webinar;
 mod window;
 
 #[cfg(test)]
@@ -54,6 +56,8 @@ use view::{Applied, View, ViewKey};
 use views::Views;
 use window::Windows;
 
+pub use webinar::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, WebinarEventKind};
+
 /// Engine configuration; times in milliseconds of event time.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -66,11 +70,19 @@ pub struct EngineConfig {
     /// Silence after which a view is closed, abandoned if it was left playing or paused
     /// (default thirty minutes).
     pub view_timeout_ms: i64,
+    /// Silence after which a webinar attendee who never left is taken to have left, at
+    /// their last event plus this (default two hours).
+    pub attendee_timeout_ms: i64,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { window_ms: 60_000, allowed_lateness_ms: 300_000, view_timeout_ms: 1_800_000 }
+        Self {
+            window_ms: 60_000,
+            allowed_lateness_ms: 300_000,
+            view_timeout_ms: 1_800_000,
+            attendee_timeout_ms: 7_200_000,
+        }
     }
 }
 
@@ -83,6 +95,8 @@ pub enum EngineConfigError {
     NegativeLateness(i64),
     #[error("view_timeout_ms must be positive, got {0}")]
     TimeoutNotPositive(i64),
+    #[error("attendee_timeout_ms must be positive, got {0}")]
+    AttendeeTimeoutNotPositive(i64),
 }
 
 impl EngineConfig {
@@ -96,6 +110,9 @@ impl EngineConfig {
         }
         if self.view_timeout_ms <= 0 {
             return Err(EngineConfigError::TimeoutNotPositive(self.view_timeout_ms));
+        }
+        if self.attendee_timeout_ms <= 0 {
+            return Err(EngineConfigError::AttendeeTimeoutNotPositive(self.attendee_timeout_ms));
         }
         Ok(())
     }
@@ -161,6 +178,8 @@ pub struct Engine {
     /// Same, for view ids.
     vid_gc_at: usize,
     pub(crate) stats: EngineStats,
+    /// Webinar sessions and page views (analytics events).
+    webinar: webinar::Webinars,
 }
 
 /// Event and receive times are clamped to `±TIME_LIMIT_MS`.
@@ -180,6 +199,7 @@ impl Engine {
         }
         let windows = Windows::new(config.window_ms, config.allowed_lateness_ms, config.view_timeout_ms);
         let views = Views::new(config.window_ms, config.view_timeout_ms);
+        let webinar = webinar::Webinars::new(config.window_ms, config.allowed_lateness_ms, config.attendee_timeout_ms);
         Self {
             config,
             watermark: None,
@@ -191,6 +211,7 @@ impl Engine {
             gc_at: GC_MIN_STRINGS,
             vid_gc_at: GC_MIN_STRINGS,
             stats: EngineStats::default(),
+            webinar,
         }
     }
 
@@ -247,6 +268,7 @@ impl Engine {
         }
         // After the timeouts: they may still land in windows this closes.
         self.windows.finalize(candidate);
+        self.webinar.finalize(candidate);
     }
 
     /// Frees interned strings no view or window refers to any more, when enough piled up.

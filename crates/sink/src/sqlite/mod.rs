@@ -8,7 +8,9 @@
 //! - [`schema`]: tables, migrations, connection settings.
 //! - `codec`: how count arrays and u64 viewer keys are stored.
 //! - `write`: the atomic, idempotent commit. `read`: the API's queries.
+//! - `analytics`: the webinar, page-view, traits and raw analytics tables (schema v2).
 
+mod analytics;
 pub(crate) mod codec;
 pub mod schema;
 
@@ -20,8 +22,8 @@ mod tests;
 
 use crate::error::{SqlContext, StoreError};
 use crate::store::{
-    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, Store, TimeRange,
-    TopItemsQuery,
+    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement, Store,
+    TimeRange, TopItemsQuery,
 };
 use rusqlite::Connection;
 use std::fmt;
@@ -126,6 +128,11 @@ impl Store for SqliteStore {
 
     async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError> {
         on_blocking_pool(&self.reader, move |conn| read::recent_rejected(conn, limit)).await
+    }
+
+    async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError> {
+        let id = session_id.to_owned();
+        on_blocking_pool(&self.reader, move |conn| analytics::session_engagement(conn, &id)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

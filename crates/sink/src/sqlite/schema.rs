@@ -15,6 +15,15 @@
 //!   all-apps and the one-app distinct counts.
 //! - `rejected`: refused inputs, keyed by their deterministic `event_id`.
 //! - `checkpoints`: per consumer partition, the next offset and the engine snapshot.
+//!
+//! # Tables (version 2: analytics, see the `analytics` module)
+//! - `session_windows`: one full-state row per webinar (session_id, window_start).
+//! - `session_summaries`: one full-state row per webinar session.
+//! - `page_views`: page/screen views per (kind, name, window_start).
+//! - `user_traits`: the latest identify traits per user (by event time).
+//! - `analytics_events`: every accepted analytics event, raw, keyed by event id. Retention:
+//!   the embedded store keeps them until deleted (`DELETE FROM analytics_events WHERE
+//!   received_at < ?`); the ClickHouse schema bounds it with a TTL.
 
 use crate::error::{SqlContext, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
@@ -24,7 +33,7 @@ use std::time::Duration;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Every migration, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, super::analytics::V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -27,7 +27,13 @@ fn window(item: &str, app: &str, minute: i64, plays: u64, viewers: &[u64]) -> Vi
 }
 
 fn batch(partition: i32, next_offset: u64, windows: Vec<VideoWindow>) -> CommitBatch {
-    CommitBatch { partition, next_offset, snapshot: next_offset.to_le_bytes().to_vec(), windows, rejected: vec![] }
+    CommitBatch {
+        partition,
+        next_offset,
+        snapshot: next_offset.to_le_bytes().to_vec(),
+        windows,
+        ..CommitBatch::default()
+    }
 }
 
 fn rejected(id: u8, at: i64) -> RejectedRow {

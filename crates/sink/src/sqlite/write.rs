@@ -97,6 +97,7 @@ pub(crate) fn commit(conn: &mut Connection, batch: &CommitBatch) -> Result<(), S
                 .execute(params![r.event_id, r.received_at_ms, r.route, r.reason_code, r.reason, r.input, r.truncated])
                 .ctx("insert a rejected input")?;
         }
+        super::analytics::write(&tx, batch)?;
         let next_offset = counter_to_sql("next_offset", batch.next_offset)?;
         tx.execute(UPSERT_CHECKPOINT, params![batch.partition, next_offset, batch.snapshot])
             .ctx("save the checkpoint")?;

@@ -11,8 +11,18 @@ use super::*;
 fn config(choice: u8) -> EngineConfig {
     match choice % 3 {
         0 => EngineConfig::default(),
-        1 => EngineConfig { window_ms: 30 * SEC, allowed_lateness_ms: 60 * SEC, view_timeout_ms: 10 * MIN },
-        _ => EngineConfig { window_ms: 5 * MIN, allowed_lateness_ms: 0, view_timeout_ms: 30 * MIN },
+        1 => EngineConfig {
+            window_ms: 30 * SEC,
+            allowed_lateness_ms: 60 * SEC,
+            view_timeout_ms: 10 * MIN,
+            ..EngineConfig::default()
+        },
+        _ => EngineConfig {
+            window_ms: 5 * MIN,
+            allowed_lateness_ms: 0,
+            view_timeout_ms: 30 * MIN,
+            ..EngineConfig::default()
+        },
     }
 }
 
