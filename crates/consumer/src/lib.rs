@@ -8,6 +8,7 @@
 //! - [`dedup`]: repeat suppression by event id within an event-time horizon, pure.
 //! - [`worker`]: the async shell: read from the bus, feed the engine, commit windows,
 //!   rejections, engine snapshot and position atomically to a store.
+//! - [`snapshot`]: the saved state (engine + dedup) behind a versioned header.
 //! - [`metrics`]: metric names.
 
 pub mod analytics;
@@ -15,4 +16,5 @@ pub mod decode;
 pub mod dedup;
 pub mod engine;
 pub mod metrics;
+pub mod snapshot;
 pub mod worker;

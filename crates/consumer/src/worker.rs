@@ -15,9 +15,9 @@ use crate::decode::{Decoded, decode};
 use crate::dedup::{Dedup, DedupConfig, Verdict};
 use crate::engine::{Engine, EngineConfig, EngineConfigError, Outcome};
 use crate::metrics as m;
+use crate::snapshot;
 use engage_bus::embedded::LogReader;
 use engage_sink::{CommitBatch, RejectedRow, Store, StoreError};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -57,8 +57,8 @@ pub enum WorkerError {
     InvalidConfig(#[from] EngineConfigError),
     #[error("reading the checkpoint failed: {0}")]
     Checkpoint(#[source] StoreError),
-    #[error("the saved engine state does not decode: {0}")]
-    Snapshot(String),
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
     #[error(
         "the saved engine state was built with {saved:?}, but the configuration now says {configured:?}; \
          keep the old settings or start with an empty data directory"
@@ -109,19 +109,6 @@ pub async fn run(
     Ok(())
 }
 
-/// What a checkpoint saves besides the position: the engine and the repeat-suppression memory.
-#[derive(Serialize)]
-struct SnapshotRef<'a> {
-    engine: &'a Engine,
-    dedup: &'a Dedup,
-}
-
-#[derive(Deserialize)]
-struct Snapshot {
-    engine: Engine,
-    dedup: Dedup,
-}
-
 async fn restore(
     store: &dyn Store,
     configured: EngineConfig,
@@ -130,14 +117,7 @@ async fn restore(
     match store.checkpoint(config.partition).await.map_err(WorkerError::Checkpoint)? {
         None => Ok((Engine::new(configured), Dedup::new(config.dedup), 0)),
         Some(cp) => {
-            let Snapshot { engine, mut dedup } = match postcard::from_bytes::<Snapshot>(&cp.snapshot) {
-                Ok(s) => s,
-                // A checkpoint from before repeat suppression: the engine alone.
-                Err(_) => Snapshot {
-                    engine: postcard::from_bytes(&cp.snapshot).map_err(|e| WorkerError::Snapshot(e.to_string()))?,
-                    dedup: Dedup::new(config.dedup),
-                },
-            };
+            let (engine, mut dedup) = snapshot::decode(&cp.snapshot)?;
             if *engine.config() != configured {
                 return Err(WorkerError::ConfigChanged { saved: engine.config().clone(), configured });
             }
@@ -202,7 +182,7 @@ async fn commit(
     let started = Instant::now();
     let windows = engine.flush();
     let analytics = engine.flush_analytics();
-    let snapshot = match postcard::to_stdvec(&SnapshotRef { engine, dedup }) {
+    let snapshot = match snapshot::encode(engine, dedup) {
         Ok(s) => s,
         Err(e) => {
             // Serializing plain data cannot fail short of a bug; keep running without advancing.
