@@ -239,7 +239,9 @@ fn logs_count_exactly_like_live_pingbacks_and_reshipping_changes_nothing() {
     engage.stop();
     let engage = Engage::start(dir.path(), &["--commit-interval-ms", "200"]);
     ingest_logs(&engage, &file);
-    std::thread::sleep(Duration::from_millis(800));
+    // Wait until the consumer has seen them all (as repeats), then compare.
+    let dropped = eventually(Duration::from_secs(15), || (repeats_dropped(&engage) >= n).then_some(()));
+    assert!(dropped.is_some(), "re-shipped lines not dropped after restart: {}", repeats_dropped(&engage));
     assert_eq!(wait_same(&engage), first);
     engage.stop();
 }
