@@ -22,6 +22,8 @@ pub mod health;
 pub mod metrics;
 pub mod pingback;
 pub mod segment;
+#[cfg(test)]
+mod test_support;
 
 use axum::Router;
 use engage_bus::Publisher;

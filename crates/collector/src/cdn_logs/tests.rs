@@ -1,38 +1,17 @@
 //! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
 
 use super::*;
+use crate::test_support::Capture;
 use crate::{Collector, CollectorConfig};
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
-use engage_bus::{PublishError, Publisher};
 use engage_model::envelope::{Body as EvBody, RawEvent};
 use engage_model::viewer::ViewerKeyer;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
-
-#[derive(Default)]
-struct Capture {
-    records: Mutex<Vec<Record>>,
-    fail: bool,
-}
-
-#[async_trait::async_trait]
-impl Publisher for Capture {
-    async fn publish(&self, records: Vec<Record>) -> Result<(), PublishError> {
-        if self.fail {
-            return Err(PublishError::Full("test".into()));
-        }
-        assert!(records.len() <= BATCH_RECORDS);
-        self.records.lock().expect("lock").extend(records);
-        Ok(())
-    }
-    fn is_ready(&self) -> bool {
-        !self.fail
-    }
-}
 
 const NOW: i64 = 1_800_000_000_000;
 /// 21/Nov/2026:14:00:00 +0000
@@ -92,7 +71,7 @@ fn log_body() -> String {
 
 #[tokio::test]
 async fn log_lines_become_the_same_events_as_live_pingbacks() {
-    let p = Arc::new(Capture::default());
+    let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
     let (status, _, summary) = post_log(p.clone(), "ncsa", log_body().into_bytes(), None).await;
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["lines"], 6);
@@ -110,7 +89,7 @@ async fn log_lines_become_the_same_events_as_live_pingbacks() {
     assert_eq!((r.route.as_str(), r.reason_code.as_str()), (ROUTE, "level1_progress_not_zero"));
 
     // The same viewer live (same IP and user agent, same day) has the same key.
-    let live = Arc::new(Capture::default());
+    let live = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
     let c = Collector::new(live.clone(), ViewerKeyer::new([1; 16]), CollectorConfig::default(), Arc::new(|| LOG_TS));
     let router = c.router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))));
     let uri = format!("/ping/dot.gif?item=X&ts={}&il=2&progress=30&event=update", LOG_TS - 2_000);
@@ -122,7 +101,7 @@ async fn log_lines_become_the_same_events_as_live_pingbacks() {
     assert_eq!((live_ev.event_time_ms, live_ev.body.clone()), (update.event_time_ms, update.body.clone()));
 
     // Shipping the same log again gives the same ids (the consumer drops the repeats).
-    let again = Arc::new(Capture::default());
+    let again = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
     post_log(again.clone(), "ncsa", log_body().into_bytes(), None).await;
     assert_eq!(events(&again)[0].event_id, update.event_id);
     assert_eq!(events(&again)[1].event_id, firstplay.event_id);
@@ -138,7 +117,7 @@ async fn gzip_bodies_and_any_chunking_read_the_same() {
     let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     member.write_all(log_body().as_bytes()).expect("gzip");
     gz.extend(member.finish().expect("gzip"));
-    let p = Arc::new(Capture::default());
+    let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
     let (status, _, summary) = post_log(p.clone(), "ncsa", gz, Some("gzip")).await;
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["accepted"], 2 * 601);
@@ -147,7 +126,10 @@ async fn gzip_bodies_and_any_chunking_read_the_same() {
 
     // one byte at a time splits into the same lines as one chunk
     let whole = |chunk: usize| {
-        let mut job = Job::new(collector(Arc::new(Capture::default())), Format::Ncsa);
+        let mut job = Job::new(
+            collector(Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() })),
+            Format::Ncsa,
+        );
         for piece in plain.as_bytes().chunks(chunk) {
             job.feed(piece);
         }
@@ -157,15 +139,20 @@ async fn gzip_bodies_and_any_chunking_read_the_same() {
     assert_eq!(whole(1), whole(plain.len()));
     assert_eq!(whole(7), whole(plain.len()));
 
-    let (status, _, _) =
-        post_log(Arc::new(Capture::default()), "ncsa", b"\x1f\x8b\x08garbage".to_vec(), Some("gzip")).await;
+    let (status, _, _) = post_log(
+        Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() }),
+        "ncsa",
+        b"\x1f\x8b\x08garbage".to_vec(),
+        Some("gzip"),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn overlong_lines_are_cut_counted_and_the_next_line_reads() {
     let body = format!("{}\n{}\n", "x".repeat(MAX_LINE_BYTES * 3), ncsa("item=X&ts=1&progress=0&event=firstplay", 200));
-    let p = Arc::new(Capture::default());
+    let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
     let (status, _, summary) = post_log(p.clone(), "ncsa", body.into_bytes(), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((summary["accepted"].clone(), summary["rejected"]["line_too_long"].clone()), (1.into(), 1.into()));
@@ -184,7 +171,7 @@ async fn bus_refusal_is_503_with_where_to_resume() {
 
 #[tokio::test]
 async fn bad_requests_say_why() {
-    let p = Arc::new(Capture::default());
+    let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
     let (status, _, body) = post_log(p.clone(), "w3c", Vec::new(), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap_or("").contains("unknown log format"), "{body}");

@@ -1,35 +1,15 @@
 //! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
 
 use super::*;
+use crate::test_support::Capture;
 use crate::{Collector, CollectorConfig};
 use axum::body::{Body, to_bytes};
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
-use engage_bus::Publisher;
 use engage_model::envelope::{Body as EvBody, RawEvent};
 use engage_model::viewer::ViewerKeyer;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
-
-#[derive(Default)]
-struct Capture {
-    records: Mutex<Vec<Record>>,
-    fail: bool,
-}
-
-#[async_trait::async_trait]
-impl Publisher for Capture {
-    async fn publish(&self, records: Vec<Record>) -> Result<(), PublishError> {
-        if self.fail {
-            return Err(PublishError::Full("test".into()));
-        }
-        self.records.lock().expect("lock").extend(records);
-        Ok(())
-    }
-    fn is_ready(&self) -> bool {
-        !self.fail
-    }
-}
 
 const NOW: i64 = 1_700_000_000_000;
 

@@ -2,38 +2,18 @@
 
 use super::*;
 use crate::CollectorConfig;
+use crate::test_support::Capture;
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
-use engage_bus::{PublishError, Publisher};
 use engage_model::envelope::{AnalyticsType, Body as EvBody, RawEvent};
 use engage_model::viewer::ViewerKeyer;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::json;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
-
-#[derive(Default)]
-struct Capture {
-    records: Mutex<Vec<Record>>,
-    fail: bool,
-}
-
-#[async_trait::async_trait]
-impl Publisher for Capture {
-    async fn publish(&self, records: Vec<Record>) -> Result<(), PublishError> {
-        if self.fail {
-            return Err(PublishError::Full("test".into()));
-        }
-        self.records.lock().expect("lock").extend(records);
-        Ok(())
-    }
-    fn is_ready(&self) -> bool {
-        !self.fail
-    }
-}
 
 const NOW: i64 = 1_714_564_800_000;
 
