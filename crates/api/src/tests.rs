@@ -84,7 +84,7 @@ async fn fixture() -> (tempfile::TempDir, Router) {
         }],
         ..CommitBatch::default()
     };
-    store.commit(batch).await.unwrap();
+    store.commit(batch.into()).await.unwrap();
     (dir, router(Arc::new(store)))
 }
 

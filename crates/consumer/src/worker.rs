@@ -190,7 +190,7 @@ async fn commit(
             return;
         }
     };
-    let batch = CommitBatch {
+    let batch = Arc::new(CommitBatch {
         partition: config.partition,
         next_offset: position,
         snapshot,
@@ -201,11 +201,12 @@ async fn commit(
         page_views: analytics.page_views,
         user_traits: std::mem::take(&mut pending.analytics.traits),
         analytics_events: std::mem::take(&mut pending.analytics.events),
-    };
+    });
     let windows_written = batch.windows.len();
     let mut backoff = Duration::from_millis(100);
     loop {
-        match store.commit(batch.clone()).await {
+        // A cheap handle: a retry hands over the same batch, nothing is copied.
+        match store.commit(Arc::clone(&batch)).await {
             Ok(()) => break,
             Err(e) => {
                 metrics::counter!(m::COMMIT_FAILURES).increment(1);

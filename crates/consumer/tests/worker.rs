@@ -146,7 +146,7 @@ struct Flaky {
 
 #[async_trait]
 impl Store for Flaky {
-    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
+    async fn commit(&self, batch: Arc<CommitBatch>) -> Result<(), StoreError> {
         if self.attempts.fetch_add(1, Ordering::SeqCst) < self.fail_first {
             return Err(StoreError::Task("store unavailable (test)".into()));
         }

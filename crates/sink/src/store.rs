@@ -17,7 +17,10 @@ pub trait Store: Send + Sync + 'static {
     /// (item, app, window_start)), insert new viewers as a set (ignore existing), insert
     /// rejected rows (ignore an existing event_id), and save the checkpoint (next offset +
     /// engine snapshot) of `partition`. Either all of it is durable or none.
-    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError>;
+    ///
+    /// The batch is shared (`Arc`) so a caller retrying after a failure hands the same batch
+    /// again without copying its rows and snapshot.
+    async fn commit(&self, batch: std::sync::Arc<CommitBatch>) -> Result<(), StoreError>;
     /// The last committed checkpoint of a partition, None if never committed.
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError>;
     /// Engagement of one item (optionally one app) over a range, with its timeline.

@@ -358,9 +358,9 @@ mod tests {
             analytics_events: vec![raw.clone(), raw],
             ..CommitBatch::default()
         };
-        store.commit(batch.clone()).await?;
+        store.commit(batch.clone().into()).await?;
         // a replay changes nothing
-        store.commit(batch).await?;
+        store.commit(batch.into()).await?;
         let e = store.session_engagement("s1").await?.expect("stored");
         assert_eq!((e.unique_attendees, e.peak_concurrent, e.started_at, e.ended_at), (4, 3, Some(5), None));
         assert_eq!((e.avg_attendance_seconds, e.engaged_share), (Some(2.5), Some(0.25)));
@@ -369,7 +369,10 @@ mod tests {
         assert_eq!(starts, vec![(0, 1), (60_000, 2)]);
         assert_eq!(traits_of(&store), "{\"name\":\"new\"}");
         store
-            .commit(CommitBatch { next_offset: 2, user_traits: vec![traits("newer", 11, 3)], ..CommitBatch::default() })
+            .commit(
+                CommitBatch { next_offset: 2, user_traits: vec![traits("newer", 11, 3)], ..CommitBatch::default() }
+                    .into(),
+            )
             .await?;
         assert_eq!(traits_of(&store), "{\"name\":\"newer\"}");
         let conn = rusqlite::Connection::open(store.path()).unwrap();

@@ -103,7 +103,7 @@ where
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
+    async fn commit(&self, batch: std::sync::Arc<CommitBatch>) -> Result<(), StoreError> {
         on_blocking_pool(&self.writer, move |conn| write::commit(conn, &batch)).await
     }
 

@@ -71,7 +71,7 @@ async fn commit_and_read_back_exact_numbers() {
     c.exits[42] = 1;
     c.seek_from[10] = 2;
     c.seek_to[90] = 2;
-    store.commit(batch(0, 17, vec![w])).await.unwrap();
+    store.commit(batch(0, 17, vec![w]).into()).await.unwrap();
 
     let e = engagement(&store, "v1").await;
     assert_eq!((e.item.as_str(), e.app.as_deref(), e.from, e.to), ("v1", None, i64::MIN, i64::MAX));
@@ -116,7 +116,7 @@ async fn unique_viewers_are_exact_across_windows_and_apps() {
         window("v1", "b", 2, 1, &[1 << 63]),
         window("v2", "a", 1, 1, &[1, 2, 3]),
     ];
-    store.commit(batch(0, 1, windows)).await.unwrap();
+    store.commit(batch(0, 1, windows).into()).await.unwrap();
 
     let e = engagement(&store, "v1").await;
     assert_eq!(e.plays, 7);
@@ -137,17 +137,17 @@ async fn unique_viewers_are_exact_across_windows_and_apps() {
 async fn replays_and_rewrites_never_double_count() {
     let (_dir, store) = open();
     let first = batch(0, 5, vec![window("v1", "a", 0, 3, &[1, 2]), window("v1", "a", 1, 1, &[2])]);
-    store.commit(first.clone()).await.unwrap();
+    store.commit(first.clone().into()).await.unwrap();
     let before = engagement(&store, "v1").await;
-    store.commit(first).await.unwrap();
+    store.commit(first.into()).await.unwrap();
     assert_eq!(engagement(&store, "v1").await, before, "same batch twice");
     assert_eq!((before.plays, before.impressions, before.unique_viewers), (4, 8, 2));
 
     // The window changes: its new full state replaces the old row; only new viewers ship.
     let mut grown = window("v1", "a", 0, 5, &[3]);
     grown.is_final = true;
-    store.commit(batch(0, 9, vec![grown.clone()])).await.unwrap();
-    store.commit(batch(0, 9, vec![grown])).await.unwrap();
+    store.commit(batch(0, 9, vec![grown.clone()]).into()).await.unwrap();
+    store.commit(batch(0, 9, vec![grown]).into()).await.unwrap();
     let after = engagement(&store, "v1").await;
     assert_eq!((after.plays, after.impressions, after.unique_viewers), (6, 12, 3));
     assert_eq!(after.timeline[0].plays, 5);
@@ -155,7 +155,7 @@ async fn replays_and_rewrites_never_double_count() {
     assert_eq!(after.timeline[0].unique_viewers, 3);
 
     // A rewrite without new viewers keeps the ones already stored.
-    store.commit(batch(0, 10, vec![window("v1", "a", 0, 5, &[])])).await.unwrap();
+    store.commit(batch(0, 10, vec![window("v1", "a", 0, 5, &[])]).into()).await.unwrap();
     assert_eq!(engagement(&store, "v1").await.unique_viewers, 3);
 }
 
@@ -163,11 +163,11 @@ async fn replays_and_rewrites_never_double_count() {
 async fn checkpoints_round_trip_per_partition() {
     let (_dir, store) = open();
     assert_eq!(store.checkpoint(3).await.unwrap(), None);
-    store.commit(batch(3, 100, vec![])).await.unwrap();
-    store.commit(batch(4, 7, vec![])).await.unwrap();
+    store.commit(batch(3, 100, vec![]).into()).await.unwrap();
+    store.commit(batch(4, 7, vec![]).into()).await.unwrap();
     let expected = Checkpoint { next_offset: 100, snapshot: 100u64.to_le_bytes().to_vec() };
     assert_eq!(store.checkpoint(3).await.unwrap(), Some(expected));
-    store.commit(batch(3, 250, vec![])).await.unwrap();
+    store.commit(batch(3, 250, vec![]).into()).await.unwrap();
     assert_eq!(store.checkpoint(3).await.unwrap().unwrap().next_offset, 250);
     assert_eq!(store.checkpoint(4).await.unwrap().unwrap().next_offset, 7);
     assert_eq!(store.checkpoint(5).await.unwrap(), None);
@@ -187,7 +187,7 @@ async fn a_failing_statement_rolls_back_the_whole_batch() {
     let (_dir, store) = open();
     let mut ok = batch(0, 10, vec![window("v1", "a", 0, 1, &[1])]);
     ok.rejected.push(rejected(1, 5));
-    store.commit(ok).await.unwrap();
+    store.commit(ok.into()).await.unwrap();
 
     // The second window violates CHECK (window_end > window_start), after a valid window,
     // its viewers and an update of v1 were written in the same transaction.
@@ -195,13 +195,13 @@ async fn a_failing_statement_rolls_back_the_whole_batch() {
     broken.window_end_ms = broken.window_start_ms;
     let mut bad = batch(0, 99, vec![window("fresh", "a", 1, 3, &[5, 6]), window("v1", "a", 0, 8, &[2]), broken]);
     bad.rejected.push(rejected(2, 6));
-    let err = store.commit(bad).await.unwrap_err();
+    let err = store.commit(bad.into()).await.unwrap_err();
     assert!(matches!(err, StoreError::Sqlite { op: "upsert a video window", .. }), "{err}");
     assert!(!err.is_transient());
     assert_untouched(&store).await;
 
     // The writer is usable afterwards.
-    store.commit(batch(0, 11, vec![window("fresh", "a", 1, 3, &[5])])).await.unwrap();
+    store.commit(batch(0, 11, vec![window("fresh", "a", 1, 3, &[5])]).into()).await.unwrap();
     assert_eq!(engagement(&store, "fresh").await.plays, 3);
 }
 
@@ -210,12 +210,12 @@ async fn a_failing_checkpoint_rolls_back_the_rows() {
     let (_dir, store) = open();
     let mut ok = batch(0, 10, vec![window("v1", "a", 0, 1, &[1])]);
     ok.rejected.push(rejected(1, 5));
-    store.commit(ok).await.unwrap();
+    store.commit(ok.into()).await.unwrap();
 
     // The checkpoint is the last statement; an offset SQLite cannot hold fails it.
     let mut bad = batch(0, u64::MAX, vec![window("fresh", "a", 1, 3, &[5]), window("v1", "a", 0, 8, &[2])]);
     bad.rejected.push(rejected(2, 6));
-    let err = store.commit(bad).await.unwrap_err();
+    let err = store.commit(bad.into()).await.unwrap_err();
     assert!(matches!(err, StoreError::OutOfRange { what: "next_offset", .. }), "{err}");
     assert_untouched(&store).await;
 }
@@ -225,7 +225,7 @@ async fn misshapen_windows_are_refused_before_writing() {
     let (_dir, store) = open();
     let mut w = window("v1", "a", 0, 1, &[1]);
     w.counters.retention.pop();
-    let err = store.commit(batch(0, 1, vec![w])).await.unwrap_err();
+    let err = store.commit(batch(0, 1, vec![w]).into()).await.unwrap_err();
     assert!(matches!(err, StoreError::InvalidBatch(_)), "{err}");
     assert!(err.to_string().contains("retention"), "{err}");
     assert_eq!(store.checkpoint(0).await.unwrap(), None);
@@ -237,7 +237,7 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     let path = dir.path().join("nested/deeper/engage.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        store.commit(batch(2, 42, vec![window("v1", "a", 0, 2, &[1, 2])])).await.unwrap();
+        store.commit(batch(2, 42, vec![window("v1", "a", 0, 2, &[1, 2])]).into()).await.unwrap();
         assert_eq!(store.migrate().await.unwrap(), schema::SCHEMA_VERSION);
     }
     let store = SqliteStore::open(&path).unwrap();
@@ -269,7 +269,7 @@ async fn ranges_include_from_and_exclude_to() {
         window("v1", "a", 1, 4, &[3]),
         window("v1", "a", 2, 8, &[4]),
     ];
-    store.commit(batch(0, 1, windows)).await.unwrap();
+    store.commit(batch(0, 1, windows).into()).await.unwrap();
     let plays = |from_ms, to_ms| {
         let store = store.clone();
         async move {
@@ -291,7 +291,7 @@ async fn the_app_filter_selects_one_application() {
     let (_dir, store) = open();
     let mut other = window("v1", "b", 0, 5, &[1, 9]);
     other.is_final = true;
-    store.commit(batch(0, 1, vec![window("v1", "a", 0, 2, &[1, 2]), other])).await.unwrap();
+    store.commit(batch(0, 1, vec![window("v1", "a", 0, 2, &[1, 2]), other]).into()).await.unwrap();
     let a = store.item_engagement(&query("v1", Some("a"), TimeRange::ALL)).await.unwrap();
     assert_eq!((a.app.as_deref(), a.plays, a.impressions, a.unique_viewers), (Some("a"), 2, 4, 2));
     assert!(!a.timeline[0].is_final);
@@ -315,7 +315,7 @@ async fn top_items_are_ordered_by_plays_then_item_and_limited() {
         window("c", "y", 1, 4, &[1, 3]),
         window("d", "x", 0, 0, &[]),
     ];
-    store.commit(batch(0, 1, windows)).await.unwrap();
+    store.commit(batch(0, 1, windows).into()).await.unwrap();
     let top = |limit| {
         let store = store.clone();
         async move { store.top_items(&TopItemsQuery { range: TimeRange::ALL, limit }).await.unwrap() }
@@ -340,7 +340,7 @@ async fn item_apps_are_ordered_by_plays() {
         window("v1", "Beta/Tv", 0, 2, &[4]),
         window("v2", "Other/App", 0, 9, &[4]),
     ];
-    store.commit(batch(0, 1, windows)).await.unwrap();
+    store.commit(batch(0, 1, windows).into()).await.unwrap();
     let apps = store.item_apps("v1", TimeRange::ALL).await.unwrap();
     let rows: Vec<(&str, u64, u64)> = apps.iter().map(|s| (s.app.as_str(), s.plays, s.unique_viewers)).collect();
     assert_eq!(rows, vec![("Acme/Player", 6, 2), ("Beta/Tv", 2, 1), ("web/Chrome", 2, 2)]);
@@ -363,7 +363,7 @@ async fn rates_are_null_on_zero_denominators() {
     // Level-1 plays without impressions: play_rate null, and no engaged plays.
     let mut w = window("v1", "a", 0, 2, &[1]);
     (w.counters.impressions, w.counters.engaged_plays) = (0, 0);
-    store.commit(batch(0, 1, vec![w])).await.unwrap();
+    store.commit(batch(0, 1, vec![w]).into()).await.unwrap();
     let e = engagement(&store, "v1").await;
     assert_eq!((e.plays, e.play_rate, e.completion_rate, e.avg_percent_watched), (2, None, None, None));
     let json = serde_json::to_value(&e).unwrap();
@@ -375,12 +375,12 @@ async fn rejected_inputs_are_kept_once_newest_first() {
     let (_dir, store) = open();
     let mut b = batch(0, 1, vec![]);
     b.rejected = vec![rejected(1, 100), rejected(2, 300), rejected(3, 200)];
-    store.commit(b).await.unwrap();
+    store.commit(b.into()).await.unwrap();
     let mut replay = batch(0, 2, vec![]);
     let mut changed = rejected(2, 300);
     changed.reason = "a replay must not overwrite".into();
     replay.rejected = vec![changed, rejected(4, 50)];
-    store.commit(replay).await.unwrap();
+    store.commit(replay.into()).await.unwrap();
 
     let rows = store.recent_rejected(10).await.unwrap();
     let ids: Vec<u8> = rows.iter().map(|r| r.event_id[0]).collect();
@@ -392,7 +392,7 @@ async fn rejected_inputs_are_kept_once_newest_first() {
 #[tokio::test]
 async fn a_corrupt_row_is_an_error_not_a_panic() {
     let (dir, store) = open();
-    store.commit(batch(0, 1, vec![window("v1", "a", 0, 1, &[1])])).await.unwrap();
+    store.commit(batch(0, 1, vec![window("v1", "a", 0, 1, &[1])]).into()).await.unwrap();
     let raw = Connection::open(dir.path().join("engage.db")).unwrap();
     raw.execute("UPDATE video_windows SET exits = x'0105'", []).unwrap();
     let err = store.item_engagement(&query("v1", None, TimeRange::ALL)).await.unwrap_err();
@@ -405,7 +405,7 @@ async fn a_corrupt_row_is_an_error_not_a_panic() {
 #[tokio::test]
 async fn reads_do_not_wait_for_an_open_write() {
     let (_dir, store) = open();
-    store.commit(batch(0, 1, vec![window("v1", "a", 0, 1, &[1])])).await.unwrap();
+    store.commit(batch(0, 1, vec![window("v1", "a", 0, 1, &[1])]).into()).await.unwrap();
     // Leave the writer in the middle of an uncommitted transaction holding the write lock.
     let writer = |sql: &str| store.writer.lock().unwrap().execute_batch(sql).unwrap();
     writer("BEGIN IMMEDIATE; UPDATE video_windows SET plays = 50;");
