@@ -6,7 +6,9 @@
 //! - [`decode`]: bus record → engine input (or a kept rejection).
 //! - [`analytics`]: analytics events → engine input, raw rows and user traits.
 //! - [`dedup`]: repeat suppression by event id within an event-time horizon, pure.
-//! - [`worker`]: the async shell: read from the bus, feed the engine, commit windows,
+//! - [`partition`]: one partition's state (engine, dedup, position) and the shared commit
+//!   step, driven by every worker.
+//! - [`worker`]: the async shell over the embedded log: read from the bus, feed the engine, commit windows,
 //!   rejections, engine snapshot and position atomically to a store.
 //! - [`snapshot`]: the saved state (engine + dedup) behind a versioned header.
 //! - [`metrics`]: metric names.
@@ -16,5 +18,6 @@ pub mod decode;
 pub mod dedup;
 pub mod engine;
 pub mod metrics;
+pub mod partition;
 pub mod snapshot;
 pub mod worker;

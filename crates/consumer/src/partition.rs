@@ -1,0 +1,256 @@
+//! The consumer state of one partition, and the commit step every worker shares.
+//!
+//! A partition's state is its window engine, its repeat-suppression memory, the next offset
+//! to apply and what changed since the last commit. Both workers (the embedded log's and the
+//! Kafka consumer's, which holds one per assigned partition) drive it the same way:
+//! [`PartitionState::restore`] from the store's checkpoint, [`PartitionState::apply`] each
+//! record in offset order, then [`PartitionState::take_batch`] and [`commit_with_retry`].
+//!
+//! The checkpoint (next offset + snapshot of engine and dedup) is written with the results it
+//! produced, so the state and the position always agree: restarting from it and re-applying
+//! the records after it yields exactly what an uninterrupted run would have (the engine is
+//! deterministic given its input order, and one partition's order is fixed).
+
+use crate::decode::{Decoded, decode};
+use crate::dedup::{Dedup, DedupConfig, Verdict};
+use crate::engine::{Engine, EngineConfig, EngineConfigError, Outcome};
+use crate::metrics as m;
+use crate::snapshot;
+use engage_sink::{CommitBatch, RejectedRow, Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Why a partition's state could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("invalid engine configuration: {0}")]
+    InvalidConfig(#[from] EngineConfigError),
+    #[error("reading the checkpoint of partition {partition} failed: {source}")]
+    Checkpoint { partition: i32, source: StoreError },
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    #[error(
+        "the saved engine state was built with {saved:?}, but the configuration now says {configured:?}; \
+         keep the old settings or start with an empty store"
+    )]
+    ConfigChanged { saved: EngineConfig, configured: EngineConfig },
+}
+
+/// What applying one record did, for callers that route bad records elsewhere.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Counted, ignored, repeated or kept as a rejected row: nothing more to do.
+    Done,
+    /// The record is not a RawEvent (kept as a rejected row too); the reason says why.
+    Undecodable { reason: String },
+    /// The offset is below the position: already part of the state (a replay), skipped.
+    AlreadyApplied,
+}
+
+/// The counters of what was applied since the last commit, reported once it is durable.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    records: usize,
+    outcomes: [u64; 4],
+    undecodable: u64,
+    repeats: u64,
+    windows: usize,
+    analytics: crate::analytics::PendingAnalytics,
+}
+
+/// One partition's engine, dedup memory, position and pending changes.
+#[derive(Debug)]
+pub struct PartitionState {
+    partition: i32,
+    engine: Engine,
+    dedup: Dedup,
+    /// The next offset to apply (everything below is in the state).
+    position: u64,
+    /// Whether the state came from a checkpoint (false: a fresh start at offset 0).
+    from_checkpoint: bool,
+    rejected: Vec<RejectedRow>,
+    stats: CommitStats,
+}
+
+impl PartitionState {
+    /// The state saved for `partition`, or an empty one at offset 0 when there is none.
+    pub async fn restore(
+        store: &dyn Store,
+        partition: i32,
+        configured: EngineConfig,
+        dedup: DedupConfig,
+    ) -> Result<PartitionState, RestoreError> {
+        configured.validate()?;
+        let checkpoint =
+            store.checkpoint(partition).await.map_err(|source| RestoreError::Checkpoint { partition, source })?;
+        let Some(cp) = checkpoint else {
+            return Ok(PartitionState::new(partition, Engine::new(configured), Dedup::new(dedup), 0, false));
+        };
+        let (engine, mut saved_dedup) = snapshot::decode(&cp.snapshot)?;
+        if *engine.config() != configured {
+            return Err(RestoreError::ConfigChanged { saved: engine.config().clone(), configured });
+        }
+        // A changed horizon is safe to adopt: it only changes how long ids are kept.
+        saved_dedup.set_config(dedup);
+        Ok(PartitionState::new(partition, engine, saved_dedup, cp.next_offset, true))
+    }
+
+    fn new(partition: i32, engine: Engine, dedup: Dedup, position: u64, from_checkpoint: bool) -> Self {
+        PartitionState {
+            partition,
+            engine,
+            dedup,
+            position,
+            from_checkpoint,
+            rejected: Vec::new(),
+            stats: CommitStats::default(),
+        }
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The next offset to apply: where reading resumes.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Whether this state was restored from a checkpoint (else it starts at offset 0).
+    pub fn from_checkpoint(&self) -> bool {
+        self.from_checkpoint
+    }
+
+    /// Records applied since the last [`PartitionState::take_batch`].
+    pub fn pending_records(&self) -> usize {
+        self.stats.records
+    }
+
+    /// Applies the record at `offset`. Offsets below the position are skipped (they are in
+    /// the state already: a replay after a crash between the store write and an offset
+    /// commit, or a re-delivery); offsets may skip ahead (compaction, control records).
+    pub fn apply(&mut self, offset: u64, payload: &[u8]) -> Applied {
+        if offset < self.position {
+            return Applied::AlreadyApplied;
+        }
+        self.position = offset + 1;
+        self.stats.records += 1;
+        match decode(payload) {
+            Decoded::Video { event, raw } => {
+                if !raw.event_id.is_empty() && self.dedup.check(&raw.event_id, event.event_time_ms) == Verdict::Repeat {
+                    self.stats.repeats += 1;
+                    return Applied::Done;
+                }
+                let outcome = self.engine.record(&event.as_video_event());
+                self.stats.outcomes[m::outcome_index(outcome)] += 1;
+                if outcome == Outcome::Late {
+                    self.rejected.push(crate::decode::late_row(&raw, &event, self.engine.watermark_ms()));
+                }
+                Applied::Done
+            }
+            Decoded::Analytics(a) => {
+                if !a.event_id.is_empty() && self.dedup.check(&a.event_id, a.event_time_ms) == Verdict::Repeat {
+                    self.stats.repeats += 1;
+                    return Applied::Done;
+                }
+                crate::analytics::apply(&mut self.engine, *a, &mut self.stats.analytics, &mut self.rejected);
+                Applied::Done
+            }
+            Decoded::Rejected(row) => {
+                self.rejected.push(row);
+                Applied::Done
+            }
+            Decoded::Undecodable(row) => {
+                self.stats.undecodable += 1;
+                let reason = row.reason.clone();
+                self.rejected.push(row);
+                Applied::Undecodable { reason }
+            }
+        }
+    }
+
+    /// Flushes the engine into a batch that makes everything applied so far durable, with
+    /// the checkpoint at the current position. The stats of what it covers come along, to be
+    /// reported by [`PartitionState::record_committed`] once the batch is written.
+    pub fn take_batch(&mut self) -> Result<(Arc<CommitBatch>, CommitStats), snapshot::SnapshotError> {
+        let windows = self.engine.flush();
+        let analytics = self.engine.flush_analytics();
+        let snapshot = snapshot::encode(&self.engine, &self.dedup)?;
+        let mut stats = std::mem::take(&mut self.stats);
+        stats.windows = windows.len();
+        let batch = CommitBatch {
+            partition: self.partition,
+            next_offset: self.position,
+            snapshot,
+            windows,
+            rejected: std::mem::take(&mut self.rejected),
+            session_windows: analytics.session_windows,
+            session_summaries: analytics.summaries,
+            page_views: analytics.page_views,
+            user_traits: std::mem::take(&mut stats.analytics.traits),
+            analytics_events: std::mem::take(&mut stats.analytics.events),
+        };
+        Ok((Arc::new(batch), stats))
+    }
+
+    /// Reports a written batch in the metrics.
+    pub fn record_committed(&self, stats: &CommitStats, took: Duration) {
+        metrics::counter!(m::REPEATS_DROPPED).increment(stats.repeats);
+        metrics::gauge!(m::DEDUP_IDS).set(self.dedup.len() as f64);
+        m::record_commit(stats.records, &stats.outcomes, stats.undecodable, stats.windows, took, &self.engine);
+        crate::analytics::record_metrics(&stats.analytics);
+    }
+}
+
+/// Writes `batch`, retrying with capped exponential backoff until it succeeds. Returns false
+/// only when `shutdown` fires first: the batch was then not written and the last good
+/// checkpoint stands, so nothing is lost (a restart replays from it).
+pub async fn commit_with_retry(store: &dyn Store, batch: &Arc<CommitBatch>, shutdown: &CancellationToken) -> bool {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        // A cheap handle: a retry hands over the same batch, nothing is copied.
+        match store.commit(Arc::clone(batch)).await {
+            Ok(()) => return true,
+            Err(e) => {
+                metrics::counter!(m::COMMIT_FAILURES).increment(1);
+                tracing::warn!(
+                    partition = batch.partition,
+                    error = %e,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "commit failed; retrying"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(jittered(backoff)) => {}
+                    () = shutdown.cancelled() => return false,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// `d` scaled by a random factor in [0.5, 1.0), so many consumers do not retry in step.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+/// Flushes, writes (retrying) and reports one partition's pending changes. Returns false
+/// when shutdown interrupted the retries (nothing advanced).
+pub async fn commit_partition(state: &mut PartitionState, store: &dyn Store, shutdown: &CancellationToken) -> bool {
+    let started = Instant::now();
+    let (batch, stats) = match state.take_batch() {
+        Ok(b) => b,
+        Err(e) => {
+            // Serializing plain data cannot fail short of a bug; keep running without advancing.
+            tracing::error!(partition = state.partition, error = %e, "engine snapshot failed; not committing");
+            return false;
+        }
+    };
+    if !commit_with_retry(store, &batch, shutdown).await {
+        return false;
+    }
+    state.record_committed(&stats, started.elapsed());
+    true
+}
