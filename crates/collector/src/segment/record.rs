@@ -9,7 +9,6 @@ use engage_model::segment::Message;
 use engage_model::segment::envelope::{AnalyticsReceived, analytics_event, generated_message_id};
 use engage_model::time::{corrected_event_time, utc_day};
 use prost::Message as _;
-use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 
 /// What one HTTP request contributes to every call it carries.
@@ -52,11 +51,6 @@ pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<
         source: req.source,
     };
     let event = analytics_event(msg, &message_id, &ctx);
-    // One session's events stay in order on one partition; otherwise one user's.
-    let key = match msg.properties.get("session_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => msg.user_id.clone().or_else(|| msg.anonymous_id.clone()).unwrap_or_default(),
-    };
+    let key = engage_model::segment::partition_key(msg);
     Record { key: key.into_bytes(), payload: event.encode_to_vec() }
 }

@@ -252,3 +252,32 @@ fn time_field(obj: &Map<String, Value>, field: &str) -> Result<Option<i64>, Mess
 fn clip(s: &str) -> &str {
     s.char_indices().nth(64).map_or(s, |(i, _)| &s[..i])
 }
+
+/// The bus key of a call: which events must share a partition (and so one consumer's state).
+///
+/// Every full-state rollup row is computed by the one consumer that owns its key's partition,
+/// so the key of an event is the key of the rows it feeds:
+/// - a Video Spec track event feeds the item's video windows: the item, exactly as a pingback
+///   for that item is keyed, so both kinds of input meet in one engine;
+/// - a webinar event (with `properties.session_id`) feeds its session: the session id;
+/// - a page or screen call feeds its (kind, name) view windows: `page:<name>` / `screen:<name>`;
+/// - anything else (identify, other track events): the user, to keep one user's calls in order.
+pub fn partition_key(m: &Message) -> String {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    if m.call == CallType::Track
+        && let Some(Ok(video)) = m.event.as_deref().and_then(|name| video::video_spec_event(name, &m.properties))
+    {
+        return video.item;
+    }
+    match m.call {
+        CallType::Page | CallType::Screen => format!("{}:{}", m.call.as_str(), m.name.as_deref().unwrap_or_default()),
+        _ => text(m.properties.get("session_id"))
+            .or_else(|| m.user_id.clone())
+            .or_else(|| m.anonymous_id.clone())
+            .unwrap_or_default(),
+    }
+}

@@ -121,3 +121,24 @@ fn envelope_drops_the_ip_and_ids_are_deterministic() {
     assert_eq!(generated_message_id(b"{}"), generated_message_id(b"{}"));
     assert_ne!(generated_message_id(b"{}"), generated_message_id(b"{ }"));
 }
+
+#[test]
+fn partition_key_follows_the_rows_an_event_feeds() {
+    let key = |v: Value| partition_key(&parse_message(v, None).expect("valid"));
+    // Video Spec events meet the item's pingbacks (keyed by the item) in one partition.
+    let video = json!({"type": "track", "userId": "u1", "event": "Video Playback Started",
+        "properties": {"content_asset_id": "movie-7", "session_id": "playback-1", "position": 0, "total_length": 90}});
+    assert_eq!(key(video), "movie-7");
+    // Webinar events stay with their session.
+    let joined = json!({"type": "track", "userId": "u1", "event": "User Joined", "properties": {"session_id": "w-9"}});
+    assert_eq!(key(joined), "w-9");
+    // Page views are counted per (kind, name): one partition per page.
+    assert_eq!(
+        key(json!({"type": "page", "anonymousId": "a", "name": "Home", "properties": {"session_id": "w-9"}})),
+        "page:Home"
+    );
+    assert_eq!(key(json!({"type": "screen", "userId": "u", "name": "Player"})), "screen:Player");
+    // Everything else: the user, so one user's calls stay in order.
+    assert_eq!(key(json!({"type": "identify", "userId": "u1", "traits": {}})), "u1");
+    assert_eq!(key(json!({"type": "track", "anonymousId": "a2", "event": "Clicked"})), "a2");
+}
