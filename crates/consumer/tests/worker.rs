@@ -10,7 +10,7 @@ use engage_model::envelope::{Received, Source, pingback_event, rejected_event};
 use engage_model::pingback::parse_query;
 use engage_sink::{
     AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement,
-    SqliteStore, Store, StoreError, TimeRange, TopItemsQuery,
+    SessionListing, SqliteStore, Store, StoreError, TimeRange, TopItemsQuery,
 };
 use prost::Message;
 use std::sync::Arc;
@@ -169,6 +169,9 @@ impl Store for Flaky {
     }
     async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError> {
         self.inner.session_engagement(session_id).await
+    }
+    async fn top_sessions(&self, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError> {
+        self.inner.top_sessions(range, limit).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

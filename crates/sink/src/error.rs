@@ -30,11 +30,31 @@ pub enum StoreError {
     /// The blocking task running the operation panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),
+    /// ClickHouse could not be reached or answered with a failure that may pass (network,
+    /// timeout, a server overloaded or restarting): retry later; nothing was half-applied
+    /// that a retry would not rewrite identically.
+    #[error("ClickHouse is unavailable ({op}): {source}")]
+    ClickHouseUnavailable { op: &'static str, source: clickhouse::error::Error },
+    /// ClickHouse's tables do not match what this build writes or reads (a table or column
+    /// is missing or has another type): retrying cannot help, migrating can.
+    #[error("the ClickHouse schema does not match this build ({op}): {detail}; run `engage migrate`")]
+    ClickHouseSchema { op: &'static str, detail: String },
+    /// The ClickHouse schema is older than this build (or absent).
+    #[error(
+        "the ClickHouse database `{database}` is at schema version {found}, this build needs {needed}; \
+         run `engage migrate --clickhouse-url URL --clickhouse-database {database}`"
+    )]
+    ClickHouseSchemaBehind { database: String, found: u32, needed: u32 },
+    /// ClickHouse refused a request for a reason retrying cannot fix (credentials,
+    /// permissions, a malformed query: a bug).
+    #[error("ClickHouse refused to {op}: {source}")]
+    ClickHouse { op: &'static str, source: clickhouse::error::Error },
 }
 
 impl StoreError {
     /// True when the same operation may succeed if retried later (the database was busy
-    /// or locked by another process, the disk was full or an I/O error happened).
+    /// or locked by another process, the disk was full or an I/O error happened; ClickHouse
+    /// was unreachable, timed out or overloaded).
     pub fn is_transient(&self) -> bool {
         use rusqlite::ErrorCode as C;
         match self {
@@ -42,8 +62,11 @@ impl StoreError {
                 source.sqlite_error_code(),
                 Some(C::DatabaseBusy | C::DatabaseLocked | C::DiskFull | C::SystemIoFailure | C::CannotOpen)
             ),
-            Self::CreateDir { .. } => true,
+            Self::CreateDir { .. } | Self::ClickHouseUnavailable { .. } => true,
             Self::SchemaTooNew { .. }
+            | Self::ClickHouseSchema { .. }
+            | Self::ClickHouseSchemaBehind { .. }
+            | Self::ClickHouse { .. }
             | Self::Corrupt { .. }
             | Self::InvalidBatch(_)
             | Self::OutOfRange { .. }

@@ -9,14 +9,18 @@
 //! - [`store`]: the [`Store`] trait and the types it speaks (batches, queries, answers).
 //! - [`error`]: [`StoreError`], what failed and whether retrying may help.
 //! - [`sqlite`]: [`SqliteStore`], the embedded store of `engage run`.
+//! - [`clickhouse`]: [`ClickHouseStore`], the production store, and its migrations.
 
+pub mod clickhouse;
 pub mod error;
 pub mod sqlite;
 pub mod store;
 
+pub use self::clickhouse::{ClickHouseConfig, ClickHouseStore};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 pub use store::{
     AnalyticsRow, AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow,
-    SessionEngagement, SessionTimelinePoint, Store, TimeRange, TimelinePoint, TopItemsQuery, UserTraits, ratio,
+    SessionEngagement, SessionListing, SessionTimelinePoint, Store, TimeRange, TimelinePoint, TopItemsQuery,
+    UserTraits, ratio,
 };

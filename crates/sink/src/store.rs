@@ -33,6 +33,9 @@ pub trait Store: Send + Sync + 'static {
     async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError>;
     /// Engagement of one webinar session (summary and timeline); None if never seen.
     async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError>;
+    /// Webinar sessions with a (non-empty) window starting in `range`, with their
+    /// whole-session figures: unique attendees desc, then session id asc; at most `limit`.
+    async fn top_sessions(&self, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError>;
     /// Cheap liveness check for /readyz.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -144,6 +147,36 @@ impl SessionEngagement {
                     stream_seconds: seconds(&w.counts.stream_ms),
                 })
                 .collect(),
+        }
+    }
+}
+
+/// One row of a list of webinar sessions ([`Store::top_sessions`]): whole-session figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionListing {
+    pub session_id: String,
+    /// Epoch milliseconds of "Session Started" / "Session Ended", null when not seen.
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub unique_attendees: u64,
+    pub peak_concurrent: u64,
+    /// Mean presence per attendee, seconds; null without attendees.
+    pub avg_attendance_seconds: Option<f64>,
+    /// Attendees who engaged / attendees; null without attendees.
+    pub engaged_share: Option<f64>,
+}
+
+impl SessionListing {
+    /// The listing of a summary (every backend computes the ratios alike).
+    pub fn new(summary: &SessionSummary) -> SessionListing {
+        SessionListing {
+            session_id: summary.session_id.clone(),
+            started_at: summary.started_at_ms,
+            ended_at: summary.ended_at_ms,
+            unique_attendees: summary.unique_attendees,
+            peak_concurrent: summary.peak_concurrent,
+            avg_attendance_seconds: ratio(summary.attendance_ms, summary.unique_attendees).map(|ms| ms / 1000.0),
+            engaged_share: ratio(summary.engaged_attendees, summary.unique_attendees),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The analytics tables (schema version 2): webinar session windows and summaries, page
 //! views, latest user traits and raw analytics events. Written inside the consumer's commit
-//! transaction ([`write`]), read by the sessions API ([`session_engagement`]).
+//! transaction ([`write`]), read by the sessions API ([`session_engagement`]) and the
+//! dashboard's session list ([`top_sessions`]).
 //!
 //! Per-type maps (engagements, stream milliseconds) are JSON objects in TEXT columns: the
 //! set of types is open-ended and small per session. A session window with all counts zero
@@ -9,7 +10,7 @@
 
 use super::codec::counter_to_sql;
 use crate::error::{SqlContext, StoreError};
-use crate::store::{CommitBatch, SessionEngagement};
+use crate::store::{CommitBatch, SessionEngagement, SessionListing, TimeRange};
 use engage_model::webinar::{SessionSummary, SessionWindow, SessionWindowCounts};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::collections::BTreeMap;
@@ -82,27 +83,32 @@ CREATE INDEX analytics_events_by_received_at ON analytics_events (received_at);
 
 const UPSERT_SESSION_WINDOW: &str = "
 INSERT INTO session_windows (session_id, window_start, window_end, is_final, joins, leaves, attendees,
-    peak_concurrent, engagements, stream_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    peak_concurrent, engagements, stream_ms, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT (session_id, window_start) DO UPDATE SET
     window_end = excluded.window_end, is_final = excluded.is_final, joins = excluded.joins,
     leaves = excluded.leaves, attendees = excluded.attendees, peak_concurrent = excluded.peak_concurrent,
-    engagements = excluded.engagements, stream_ms = excluded.stream_ms";
+    engagements = excluded.engagements, stream_ms = excluded.stream_ms, version = excluded.version
+WHERE excluded.version >= session_windows.version";
 
 const UPSERT_SUMMARY: &str = "
 INSERT INTO session_summaries (session_id, started_at, ended_at, unique_attendees, engaged_attendees,
-    attendance_ms, peak_concurrent, engagements, stream_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    attendance_ms, peak_concurrent, engagements, stream_ms, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ON CONFLICT (session_id) DO UPDATE SET
     started_at = excluded.started_at, ended_at = excluded.ended_at,
     unique_attendees = excluded.unique_attendees, engaged_attendees = excluded.engaged_attendees,
     attendance_ms = excluded.attendance_ms, peak_concurrent = excluded.peak_concurrent,
-    engagements = excluded.engagements, stream_ms = excluded.stream_ms";
+    engagements = excluded.engagements, stream_ms = excluded.stream_ms, version = excluded.version
+WHERE excluded.version >= session_summaries.version";
 
 const UPSERT_PAGE_VIEWS: &str = "
-INSERT INTO page_views (kind, name, window_start, window_end, is_final, views) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+INSERT INTO page_views (kind, name, window_start, window_end, is_final, views, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT (kind, name, window_start) DO UPDATE SET
-    window_end = excluded.window_end, is_final = excluded.is_final, views = excluded.views";
+    window_end = excluded.window_end, is_final = excluded.is_final, views = excluded.views,
+    version = excluded.version
+WHERE excluded.version >= page_views.version";
 
 /// The latest traits win: by event time, then by event id (so replays are idempotent).
 const UPSERT_TRAITS: &str = "
@@ -125,7 +131,8 @@ fn json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<String, StoreE
 }
 
 /// Writes the analytics parts of `batch` inside the commit transaction `tx`.
-pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch) -> Result<(), StoreError> {
+/// Writes the analytics part of a batch; `version` is the batch's position (see `write`).
+pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(UPSERT_SESSION_WINDOW).ctx("prepare the session window upsert")?;
     for w in &batch.session_windows {
         let c = &w.counts;
@@ -140,6 +147,7 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch) -> Result<(), Sto
             counter_to_sql("peak_concurrent", c.peak_concurrent)?,
             json("engagements", &c.engagements)?,
             json("stream_ms", &c.stream_ms)?,
+            version,
         ])
         .ctx("upsert a session window")?;
     }
@@ -155,6 +163,7 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch) -> Result<(), Sto
             counter_to_sql("peak_concurrent", s.peak_concurrent)?,
             json("engagements", &s.engagements)?,
             json("stream_ms", &s.stream_ms)?,
+            version,
         ])
         .ctx("upsert a session summary")?;
     }
@@ -166,7 +175,8 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch) -> Result<(), Sto
             p.window_start_ms,
             p.window_end_ms,
             p.is_final,
-            counter_to_sql("views", p.views)?
+            counter_to_sql("views", p.views)?,
+            version,
         ])
         .ctx("upsert page views")?;
     }
@@ -241,6 +251,29 @@ pub(crate) fn session_engagement(conn: &mut Connection, id: &str) -> Result<Opti
         });
     }
     Ok(Some(SessionEngagement::new(&summary, &windows)))
+}
+
+/// Sessions with a non-empty window starting in `range`: most unique attendees first.
+pub(crate) fn top_sessions(conn: &Connection, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT s.session_id, s.started_at, s.ended_at, s.unique_attendees, s.engaged_attendees,
+                    s.attendance_ms, s.peak_concurrent, s.engagements, s.stream_ms
+               FROM session_summaries s
+              WHERE EXISTS (SELECT 1 FROM session_windows w
+                             WHERE w.session_id = s.session_id AND w.window_start >= ?1 AND w.window_start < ?2
+                               AND NOT (joins = 0 AND leaves = 0 AND attendees = 0 AND peak_concurrent = 0
+                                        AND engagements = '{}' AND stream_ms = '{}'))
+              ORDER BY s.unique_attendees DESC, s.session_id ASC
+              LIMIT ?3",
+        )
+        .ctx("prepare the top sessions query")?;
+    let mut rows = stmt.query(params![range.from_ms, range.to_ms, limit]).ctx("query top sessions")?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().ctx("read a session summary")? {
+        out.push(SessionListing::new(&read_summary(row)?));
+    }
+    Ok(out)
 }
 
 fn read_summary(row: &Row<'_>) -> Result<SessionSummary, StoreError> {
@@ -378,6 +411,52 @@ mod tests {
         let conn = rusqlite::Connection::open(store.path()).unwrap();
         let n: i64 = conn.query_row("SELECT COUNT(*) FROM analytics_events", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
+        Ok(())
+    }
+
+    fn summary(id: &str, attendees: u64) -> SessionSummary {
+        SessionSummary {
+            session_id: id.into(),
+            started_at_ms: Some(0),
+            unique_attendees: attendees,
+            engaged_attendees: attendees / 2,
+            attendance_ms: attendees * 60_000,
+            peak_concurrent: attendees,
+            ..SessionSummary::default()
+        }
+    }
+
+    fn window_of(id: &str, start: i64, attendees: u64) -> SessionWindow {
+        SessionWindow { session_id: id.into(), ..window(start, attendees) }
+    }
+
+    #[tokio::test]
+    async fn top_sessions_are_those_active_in_the_range_most_attended_first() -> Result<(), StoreError> {
+        use crate::store::TimeRange;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db"))?;
+        assert!(store.top_sessions(TimeRange::ALL, 10).await?.is_empty());
+        let batch = CommitBatch {
+            next_offset: 1,
+            session_windows: vec![
+                window_of("a", 0, 2),
+                window_of("b", 60_000, 5),
+                window_of("c", 120_000, 5),
+                // emptied by an out-of-order event: not activity
+                SessionWindow { counts: SessionWindowCounts::default(), ..window_of("d", 60_000, 0) },
+            ],
+            session_summaries: vec![summary("a", 2), summary("b", 5), summary("c", 5), summary("d", 0)],
+            ..CommitBatch::default()
+        };
+        store.commit(batch.into()).await?;
+        let ids = |rows: Vec<crate::SessionListing>| rows.into_iter().map(|r| r.session_id).collect::<Vec<_>>();
+        assert_eq!(ids(store.top_sessions(TimeRange::ALL, 10).await?), ["b", "c", "a"], "attendees desc, id asc");
+        assert_eq!(ids(store.top_sessions(TimeRange::ALL, 1).await?), ["b"]);
+        let range = TimeRange { from_ms: 60_000, to_ms: 120_000 };
+        assert_eq!(ids(store.top_sessions(range, 10).await?), ["b"], "half-open on window_start");
+        let b = store.top_sessions(range, 10).await?.remove(0);
+        assert_eq!((b.unique_attendees, b.peak_concurrent, b.started_at, b.ended_at), (5, 5, Some(0), None));
+        assert_eq!((b.avg_attendance_seconds, b.engaged_share), (Some(60.0), Some(0.4)));
         Ok(())
     }
 }

@@ -15,15 +15,15 @@ pub(crate) mod codec;
 pub mod schema;
 
 mod read;
-mod write;
+pub(crate) mod write;
 
 #[cfg(test)]
 mod tests;
 
 use crate::error::{SqlContext, StoreError};
 use crate::store::{
-    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement, Store,
-    TimeRange, TopItemsQuery,
+    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement,
+    SessionListing, Store, TimeRange, TopItemsQuery,
 };
 use rusqlite::Connection;
 use std::fmt;
@@ -133,6 +133,10 @@ impl Store for SqliteStore {
     async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError> {
         let id = session_id.to_owned();
         on_blocking_pool(&self.reader, move |conn| analytics::session_engagement(conn, &id)).await
+    }
+
+    async fn top_sessions(&self, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError> {
+        on_blocking_pool(&self.reader, move |conn| analytics::top_sessions(conn, range, limit)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

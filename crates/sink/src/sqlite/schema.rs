@@ -24,6 +24,13 @@
 //! - `analytics_events`: every accepted analytics event, raw, keyed by event id. Retention:
 //!   the embedded store keeps them until deleted (`DELETE FROM analytics_events WHERE
 //!   received_at < ?`); the ClickHouse schema bounds it with a TTL.
+//!
+//! # Version 3: versioned full-state rows
+//! - `version` on `video_windows`, `session_windows`, `session_summaries` and `page_views`:
+//!   the position (next offset) of the batch that wrote the row. An upsert only replaces a
+//!   row with one at least as new, and a checkpoint only moves forward, so a stale writer (a
+//!   consumer that lost its partition in a rebalance but still commits) cannot roll back
+//!   what the partition's new owner wrote.
 
 use crate::error::{SqlContext, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
@@ -33,7 +40,7 @@ use std::time::Duration;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Every migration, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, super::analytics::V2];
+const MIGRATIONS: &[&str] = &[V1, super::analytics::V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -89,6 +96,13 @@ CREATE TABLE checkpoints (
     snapshot     BLOB    NOT NULL,
     updated_at   INTEGER NOT NULL
 );
+";
+
+const V3: &str = "
+ALTER TABLE video_windows ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE session_windows ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE session_summaries ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE page_views ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// Settings of the writer connection: WAL (readers never wait for the writer), NORMAL

@@ -160,6 +160,21 @@ async fn replays_and_rewrites_never_double_count() {
 }
 
 #[tokio::test]
+async fn a_stale_writer_cannot_roll_rows_or_checkpoints_back() {
+    let (_dir, store) = open();
+    // The partition's new owner has written up to offset 50 ...
+    store.commit(batch(0, 50, vec![window("v1", "a", 0, 7, &[1, 2, 3])]).into()).await.unwrap();
+    let newest = engagement(&store, "v1").await;
+    // ... when the consumer that lost the partition in a rebalance commits what it had at 20.
+    store.commit(batch(0, 20, vec![window("v1", "a", 0, 2, &[1])]).into()).await.unwrap();
+    assert_eq!(engagement(&store, "v1").await, newest, "an older full-state row must not replace a newer one");
+    assert_eq!(store.checkpoint(0).await.unwrap().unwrap().next_offset, 50, "the checkpoint only moves forward");
+    // The same version again (a replay after a crash) is a rewrite with identical content.
+    store.commit(batch(0, 50, vec![window("v1", "a", 0, 7, &[1, 2, 3])]).into()).await.unwrap();
+    assert_eq!(engagement(&store, "v1").await, newest);
+}
+
+#[tokio::test]
 async fn checkpoints_round_trip_per_partition() {
     let (_dir, store) = open();
     assert_eq!(store.checkpoint(3).await.unwrap(), None);

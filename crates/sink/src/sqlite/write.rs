@@ -17,8 +17,8 @@ const UPSERT_WINDOW: &str = "
 INSERT INTO video_windows (
     item, app, window_start, window_end, is_final,
     impressions, plays, engaged_plays, completions, pauses, duplicates, ignored, abandons, active_views,
-    retention, exits, seek_from, seek_to
-) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+    retention, exits, seek_from, seek_to, version
+) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
 ON CONFLICT (item, app, window_start) DO UPDATE SET
     window_end = excluded.window_end,
     is_final = excluded.is_final,
@@ -34,7 +34,9 @@ ON CONFLICT (item, app, window_start) DO UPDATE SET
     retention = excluded.retention,
     exits = excluded.exits,
     seek_from = excluded.seek_from,
-    seek_to = excluded.seek_to";
+    seek_to = excluded.seek_to,
+    version = excluded.version
+WHERE excluded.version >= video_windows.version";
 
 const INSERT_VIEWER: &str = "
 INSERT INTO video_viewers (item, app, window_start, viewer) VALUES (?1, ?2, ?3, ?4)
@@ -51,14 +53,17 @@ VALUES (?1, ?2, ?3, CAST(unixepoch('subsec') * 1000 AS INTEGER))
 ON CONFLICT (partition_id) DO UPDATE SET
     next_offset = excluded.next_offset,
     snapshot = excluded.snapshot,
-    updated_at = excluded.updated_at";
+    updated_at = excluded.updated_at
+WHERE excluded.next_offset >= checkpoints.next_offset";
 
 /// Writes `batch` atomically: everything, or (on any error) nothing.
 pub(crate) fn commit(conn: &mut Connection, batch: &CommitBatch) -> Result<(), StoreError> {
-    for w in &batch.windows {
-        check_shape(w)?;
-    }
+    check_shapes(batch)?;
     // Immediate: take the write lock up front rather than fail half-way on an upgrade.
+    // Full-state rows carry the batch's position as their version: a row is only replaced by
+    // one at least as new, so a stale writer (a consumer that lost its partition but still
+    // commits) can never roll a row back.
+    let version = counter_to_sql("next_offset", batch.next_offset)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("begin the commit")?;
     {
         let mut upsert = tx.prepare_cached(UPSERT_WINDOW).ctx("prepare the window upsert")?;
@@ -85,6 +90,7 @@ pub(crate) fn commit(conn: &mut Connection, batch: &CommitBatch) -> Result<(), S
                     encode_counts(&c.exits),
                     encode_counts(&c.seek_from),
                     encode_counts(&c.seek_to),
+                    version,
                 ])
                 .ctx("upsert a video window")?;
             for &v in &w.new_viewers {
@@ -97,12 +103,18 @@ pub(crate) fn commit(conn: &mut Connection, batch: &CommitBatch) -> Result<(), S
                 .execute(params![r.event_id, r.received_at_ms, r.route, r.reason_code, r.reason, r.input, r.truncated])
                 .ctx("insert a rejected input")?;
         }
-        super::analytics::write(&tx, batch)?;
+        super::analytics::write(&tx, batch, version)?;
         let next_offset = counter_to_sql("next_offset", batch.next_offset)?;
         tx.execute(UPSERT_CHECKPOINT, params![batch.partition, next_offset, batch.snapshot])
             .ctx("save the checkpoint")?;
     }
     tx.commit().ctx("commit the batch")
+}
+
+/// Refuses a batch whose windows' count arrays do not have their documented lengths
+/// (every store checks this before writing anything: readers rely on it).
+pub(crate) fn check_shapes(batch: &CommitBatch) -> Result<(), StoreError> {
+    batch.windows.iter().try_for_each(check_shape)
 }
 
 /// The count arrays must have their documented lengths: readers rely on it.

@@ -1,0 +1,306 @@
+//! The read path: the API's questions in ClickHouse SQL, answered exactly like SQLite does.
+//!
+//! Full-state tables are read with `FINAL` (one row per key: the highest version). Counters
+//! over a range are sums of those rows; distinct viewers are always `uniqExact(viewer)` over
+//! the viewer rows of the range, never summed, so they are exact for any range. Ranges are
+//! compared on epoch milliseconds (`toUnixTimestamp64Milli(window_start)`, which ClickHouse
+//! still matches against the primary key), so any i64 bound works and an open bound is no
+//! condition at all. Each answer is one query where it can be (one round trip; the parts of
+//! each table are those current when it starts). Unlike SQLite's, an answer read while a
+//! commit is half-written may show some of its tables' new rows and not others yet: each
+//! is still a state that was, or is about to be, committed.
+
+use super::ClickHouseStore;
+use super::rows::{
+    CheckpointDbRow, CountArrays, ItemDbRow, RejectedDbRow, SessionSummaryDbRow, SessionWindowDbRow, SumsDbRow,
+};
+use crate::error::StoreError;
+use crate::store::{
+    AppSummary, Checkpoint, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement, SessionListing,
+    TimeRange, TimelinePoint, TopItemsQuery, ratio,
+};
+use engage_model::rollup::{PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoCounters};
+use engage_model::webinar::{SessionSummary, SessionWindow, SessionWindowCounts};
+use std::collections::HashMap;
+
+/// ` AND` conditions selecting windows of `range` (nothing for an open bound).
+fn range_sql(range: TimeRange) -> String {
+    let mut sql = String::new();
+    if range.from_ms != i64::MIN {
+        sql.push_str(&format!(" AND toUnixTimestamp64Milli(window_start) >= {}", range.from_ms));
+    }
+    if range.to_ms != i64::MAX {
+        sql.push_str(&format!(" AND toUnixTimestamp64Milli(window_start) < {}", range.to_ms));
+    }
+    sql
+}
+
+/// The summary columns of top items and per-app answers.
+const SUMMARY_SUMS: &str = "sum(impressions) AS impressions, sum(plays) AS plays, \
+     sum(engaged_plays) AS engaged_plays, sum(completions) AS completions";
+
+impl ClickHouseStore {
+    pub(super) async fn read_item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError> {
+        // One query, one round trip: the per-window sums, the range's count arrays, the
+        // per-window and the whole-range distinct viewers. Each table's parts are the ones
+        // current when the query starts, so the parts of the answer agree with each other.
+        // Per-window values come as parallel arrays (filled from the same rows in the same
+        // order, so element i of each is one window).
+        let filter = format!("item = ?{}{}", if q.app.is_some() { " AND app = ?" } else { "" }, range_sql(q.range));
+        let sql = format!(
+            "SELECT starts, ends, finals, impressions, plays, engaged_plays, completions, pauses, duplicates,
+                    ignored, abandons, active_views, retention, exits, seek_from, seek_to,
+                    viewer_starts, viewer_counts, unique_viewers
+             FROM
+             (
+                 SELECT groupArray(w_start) AS starts, groupArray(w_end) AS ends, groupArray(fin) AS finals,
+                        groupArray(i) AS impressions, groupArray(p) AS plays, groupArray(ep) AS engaged_plays,
+                        groupArray(c) AS completions, groupArray(pa) AS pauses, groupArray(d) AS duplicates,
+                        groupArray(ig) AS ignored, groupArray(ab) AS abandons, groupArray(av) AS active_views,
+                        sumForEach(r) AS retention, sumForEach(e) AS exits, sumForEach(sf) AS seek_from,
+                        sumForEach(st) AS seek_to
+                 FROM
+                 (
+                     SELECT toUnixTimestamp64Milli(window_start) AS w_start, toUnixTimestamp64Milli(max(window_end)) AS w_end,
+                            min(is_final) AS fin, sum(impressions) AS i, sum(plays) AS p, sum(engaged_plays) AS ep,
+                            sum(completions) AS c, sum(pauses) AS pa, sum(duplicates) AS d, sum(ignored) AS ig,
+                            sum(abandons) AS ab, sum(active_views) AS av, sumForEach(retention) AS r,
+                            sumForEach(exits) AS e, sumForEach(seek_from) AS sf, sumForEach(seek_to) AS st
+                     FROM video_windows FINAL WHERE {filter} GROUP BY window_start
+                 )
+             ) AS w
+             CROSS JOIN
+             (
+                 SELECT groupArray(w_start) AS viewer_starts, groupArray(n) AS viewer_counts,
+                        uniqExactMerge(state) AS unique_viewers
+                 FROM
+                 (
+                     SELECT toUnixTimestamp64Milli(window_start) AS w_start, uniqExact(viewer) AS n,
+                            uniqExactState(viewer) AS state
+                     FROM video_viewers WHERE {filter} GROUP BY window_start
+                 )
+             ) AS v"
+        );
+        let r = self
+            .fetch_one::<ItemDbRow>("read an item's engagement", || {
+                let mut query = self.client.query(&sql);
+                for _ in 0..2 {
+                    query = query.bind(&q.item);
+                    if let Some(app) = &q.app {
+                        query = query.bind(app);
+                    }
+                }
+                query
+            })
+            .await?;
+        let n = r.starts.len();
+        let lengths = [
+            r.ends.len(),
+            r.finals.len(),
+            r.impressions.len(),
+            r.plays.len(),
+            r.engaged_plays.len(),
+            r.completions.len(),
+            r.pauses.len(),
+            r.duplicates.len(),
+            r.ignored.len(),
+            r.abandons.len(),
+            r.active_views.len(),
+        ];
+        if lengths.iter().any(|&l| l != n) || r.viewer_counts.len() != r.viewer_starts.len() {
+            return Err(StoreError::Corrupt { what: "timeline", detail: format!("{n} windows, columns {lengths:?}") });
+        }
+        let per_window: HashMap<i64, u64> =
+            r.viewer_starts.iter().copied().zip(r.viewer_counts.iter().copied()).collect();
+        let mut totals =
+            CountArrays { retention: r.retention, exits: r.exits, seek_from: r.seek_from, seek_to: r.seek_to }
+                .into_counters()?;
+        let mut timeline: Vec<TimelinePoint> = (0..n)
+            .map(|k| {
+                totals.impressions += r.impressions[k];
+                totals.plays += r.plays[k];
+                totals.engaged_plays += r.engaged_plays[k];
+                totals.completions += r.completions[k];
+                totals.pauses += r.pauses[k];
+                totals.duplicates += r.duplicates[k];
+                totals.ignored += r.ignored[k];
+                totals.abandons += r.abandons[k];
+                totals.active_views += r.active_views[k];
+                TimelinePoint {
+                    window_start: r.starts[k],
+                    window_end: r.ends[k],
+                    is_final: r.finals[k],
+                    impressions: r.impressions[k],
+                    plays: r.plays[k],
+                    engaged_plays: r.engaged_plays[k],
+                    unique_viewers: per_window.get(&r.starts[k]).copied().unwrap_or(0),
+                    completions: r.completions[k],
+                    pauses: r.pauses[k],
+                    active_views: r.active_views[k],
+                }
+            })
+            .collect();
+        timeline.sort_unstable_by_key(|p| p.window_start);
+        Ok(ItemEngagement::new(q, totals, r.unique_viewers, timeline))
+    }
+
+    pub(super) async fn read_top_items(&self, q: &TopItemsQuery) -> Result<Vec<ItemSummary>, StoreError> {
+        // The top items first, then the distinct viewers of just those (counting every
+        // item's viewers would cost far more than the sums).
+        let range = range_sql(q.range);
+        let top = format!(
+            "SELECT item AS key, {SUMMARY_SUMS} FROM video_windows FINAL WHERE 1 {range}
+             GROUP BY item ORDER BY plays DESC, item ASC LIMIT {}",
+            q.limit
+        );
+        let sql = format!(
+            "SELECT key, impressions, plays, engaged_plays, completions, viewers
+             FROM ({top}) AS w
+             LEFT JOIN
+             (SELECT item AS key, uniqExact(viewer) AS viewers FROM video_viewers
+              WHERE item IN (SELECT key FROM ({top})) {range} GROUP BY item) AS v
+             USING key
+             ORDER BY plays DESC, key ASC"
+        );
+        let items = self.fetch_all::<SumsDbRow>("read top items", || self.client.query(&sql)).await?;
+        Ok(items
+            .into_iter()
+            .map(|s| ItemSummary {
+                unique_viewers: s.viewers,
+                impressions: s.impressions,
+                plays: s.plays,
+                completions: s.completions,
+                play_rate: ratio(s.plays, s.impressions),
+                completion_rate: ratio(s.completions, s.engaged_plays),
+                item: s.key,
+            })
+            .collect())
+    }
+
+    pub(super) async fn read_item_apps(&self, item: &str, range: TimeRange) -> Result<Vec<AppSummary>, StoreError> {
+        let range = range_sql(range);
+        let sql = format!(
+            "SELECT key, impressions, plays, engaged_plays, completions, viewers
+             FROM (SELECT app AS key, {SUMMARY_SUMS} FROM video_windows FINAL WHERE item = ? {range} GROUP BY app) AS w
+             LEFT JOIN
+             (SELECT app AS key, uniqExact(viewer) AS viewers FROM video_viewers WHERE item = ? {range} GROUP BY app) AS v
+             USING key
+             ORDER BY plays DESC, key ASC"
+        );
+        let apps = self
+            .fetch_all::<SumsDbRow>("read an item's apps", || self.client.query(&sql).bind(item).bind(item))
+            .await?;
+        Ok(apps
+            .into_iter()
+            .map(|s| AppSummary {
+                unique_viewers: s.viewers,
+                impressions: s.impressions,
+                plays: s.plays,
+                completions: s.completions,
+                play_rate: ratio(s.plays, s.impressions),
+                completion_rate: ratio(s.completions, s.engaged_plays),
+                app: s.key,
+            })
+            .collect())
+    }
+
+    pub(super) async fn read_recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError> {
+        let sql = format!(
+            "SELECT received_at, event_id, route, reason_code, reason, input, truncated FROM rejected FINAL
+             ORDER BY received_at DESC, event_id DESC LIMIT {limit}"
+        );
+        let rows = self.fetch_all::<RejectedDbRow>("read rejected inputs", || self.client.query(&sql)).await?;
+        Ok(rows.into_iter().map(RejectedRow::from).collect())
+    }
+
+    pub(super) async fn read_checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
+        // The highest offset wins even before a merge (a zombie's lower one never does).
+        let sql = "SELECT next_offset, snapshot FROM checkpoints WHERE partition_id = ?
+                   ORDER BY next_offset DESC LIMIT 1";
+        let rows =
+            self.fetch_all::<CheckpointDbRow>("read a checkpoint", || self.client.query(sql).bind(partition)).await?;
+        Ok(rows.into_iter().next().map(|r| Checkpoint { next_offset: r.next_offset, snapshot: r.snapshot }))
+    }
+
+    pub(super) async fn read_session_engagement(&self, id: &str) -> Result<Option<SessionEngagement>, StoreError> {
+        let summary_sql = format!("SELECT {SUMMARY_COLUMNS} FROM session_summaries FINAL WHERE session_id = ?");
+        let windows_sql = "SELECT window_start, window_end, is_final, joins, leaves, attendees, peak_concurrent,
+                                  engagements, stream_ms
+                           FROM session_windows FINAL WHERE session_id = ? ORDER BY window_start";
+        let (summary, windows) = tokio::try_join!(
+            self.fetch_all::<SessionSummaryDbRow>("read a session summary", || {
+                self.client.query(&summary_sql).bind(id)
+            }),
+            self.fetch_all::<SessionWindowDbRow>("read session windows", || self.client.query(windows_sql).bind(id)),
+        )?;
+        let Some(summary) = summary.into_iter().next() else {
+            return Ok(None);
+        };
+        let windows: Vec<SessionWindow> = windows
+            .into_iter()
+            .map(|r| SessionWindow {
+                session_id: id.to_owned(),
+                window_start_ms: r.window_start,
+                window_end_ms: r.window_end,
+                is_final: r.is_final,
+                counts: SessionWindowCounts {
+                    joins: r.joins,
+                    leaves: r.leaves,
+                    attendees: r.attendees,
+                    peak_concurrent: r.peak_concurrent,
+                    engagements: r.engagements,
+                    stream_ms: r.stream_ms,
+                },
+            })
+            // A window an out-of-order event emptied is not part of the timeline.
+            .filter(|w| w.counts != SessionWindowCounts::default())
+            .collect();
+        Ok(Some(SessionEngagement::new(&SessionSummary::from(summary), &windows)))
+    }
+
+    pub(super) async fn read_top_sessions(
+        &self,
+        range: TimeRange,
+        limit: u32,
+    ) -> Result<Vec<SessionListing>, StoreError> {
+        // Sessions with a non-empty window in the range; the emptiness test runs on the
+        // FINAL rows (a WHERE after FINAL), never on an older version of a window.
+        let active_sql = format!(
+            "SELECT DISTINCT session_id FROM session_windows FINAL WHERE 1 {}
+               AND NOT (joins = 0 AND leaves = 0 AND attendees = 0 AND peak_concurrent = 0
+                        AND empty(engagements) AND empty(stream_ms))",
+            range_sql(range)
+        );
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM session_summaries FINAL WHERE session_id IN ({active_sql})
+             ORDER BY unique_attendees DESC, session_id ASC LIMIT {limit}"
+        );
+        let rows = self.fetch_all::<SessionSummaryDbRow>("read top sessions", || self.client.query(&sql)).await?;
+        Ok(rows.into_iter().map(|r| SessionListing::new(&SessionSummary::from(r))).collect())
+    }
+}
+
+/// The columns of a session summary, in [`SessionSummaryDbRow`] order.
+const SUMMARY_COLUMNS: &str = "session_id, started_at, ended_at, unique_attendees, engaged_attendees, \
+     attendance_ms, peak_concurrent, engagements, stream_ms";
+
+impl CountArrays {
+    /// Counters holding these arrays (zeros when no window matched), shapes checked.
+    fn into_counters(self) -> Result<VideoCounters, StoreError> {
+        let mut c = VideoCounters::default();
+        let arrays = [
+            ("retention", self.retention, RETENTION_SEGMENTS, &mut c.retention),
+            ("exits", self.exits, PERCENT_POSITIONS, &mut c.exits),
+            ("seek_from", self.seek_from, PERCENT_POSITIONS, &mut c.seek_from),
+            ("seek_to", self.seek_to, PERCENT_POSITIONS, &mut c.seek_to),
+        ];
+        for (what, values, len, slot) in arrays {
+            match values.len() {
+                0 => {}
+                n if n == len => *slot = values,
+                n => return Err(StoreError::Corrupt { what, detail: format!("{n} elements, expected {len}") }),
+            }
+        }
+        Ok(c)
+    }
+}

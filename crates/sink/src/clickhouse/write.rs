@@ -1,0 +1,86 @@
+//! The write path: one consumer batch as one INSERT per non-empty table, checkpoint last.
+//!
+//! The data inserts run concurrently (they are independent); the checkpoint is inserted only
+//! after every one of them was acknowledged. Full-state rows carry `version = next_offset`.
+
+use super::ClickHouseStore;
+use super::rows::{
+    AnalyticsEventRow, CheckpointRow, PageViewRow, RejectedInsertRow, SessionSummaryRow, SessionWindowRow,
+    UserTraitsRow, VideoWindowRow, ViewerRow,
+};
+use crate::error::StoreError;
+use crate::store::CommitBatch;
+use clickhouse::{Client, Row, RowWrite};
+use std::time::Duration;
+
+/// Writes `batch`: data rows first, then the checkpoint.
+pub(super) async fn commit(store: &ClickHouseStore, batch: &CommitBatch) -> Result<(), StoreError> {
+    crate::sqlite::write::check_shapes(batch)?;
+    let v = batch.next_offset;
+    let windows: Vec<_> = batch.windows.iter().map(|w| VideoWindowRow::new(w, v)).collect();
+    let viewers: Vec<_> = batch
+        .windows
+        .iter()
+        .flat_map(|w| {
+            w.new_viewers.iter().map(|&viewer| ViewerRow {
+                item: &w.item,
+                app: &w.app,
+                window_start: w.window_start_ms,
+                viewer,
+            })
+        })
+        .collect();
+    let session_windows: Vec<_> = batch.session_windows.iter().map(|w| SessionWindowRow::new(w, v)).collect();
+    let summaries: Vec<_> = batch.session_summaries.iter().map(|s| SessionSummaryRow::new(s, v)).collect();
+    let page_views: Vec<_> = batch.page_views.iter().map(|p| PageViewRow::new(p, v)).collect();
+    let traits: Vec<_> = batch.user_traits.iter().map(UserTraitsRow::new).collect();
+    let events: Vec<_> = batch.analytics_events.iter().map(AnalyticsEventRow::new).collect();
+    let rejected: Vec<_> = batch.rejected.iter().map(RejectedInsertRow::new).collect();
+
+    tokio::try_join!(
+        store.insert::<VideoWindowRow<'_>>("video_windows", "insert video windows", &windows),
+        store.insert::<ViewerRow<'_>>("video_viewers", "insert viewers", &viewers),
+        store.insert::<SessionWindowRow<'_>>("session_windows", "insert session windows", &session_windows),
+        store.insert::<SessionSummaryRow<'_>>("session_summaries", "insert session summaries", &summaries),
+        store.insert::<PageViewRow<'_>>("page_views", "insert page views", &page_views),
+        store.insert::<UserTraitsRow<'_>>("user_traits", "insert user traits", &traits),
+        store.insert::<AnalyticsEventRow<'_>>("analytics_events", "insert analytics events", &events),
+        store.insert::<RejectedInsertRow<'_>>("rejected", "insert rejected inputs", &rejected),
+    )?;
+    // Only now: every row the checkpoint covers is acknowledged.
+    let checkpoint = [CheckpointRow { partition_id: batch.partition, next_offset: v, snapshot: &batch.snapshot }];
+    store.insert::<CheckpointRow<'_>>("checkpoints", "save the checkpoint", &checkpoint).await
+}
+
+impl ClickHouseStore {
+    /// One INSERT of `rows` into `table` (nothing when empty), retried per the policy.
+    async fn insert<T>(&self, table: &str, op: &'static str, rows: &[T::Value<'_>]) -> Result<(), StoreError>
+    where
+        T: Row + RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let timeout = self.config.request_timeout;
+        // The crate bounds sending and the answer; the bound around it also covers the
+        // first insert's schema lookup.
+        let bound = timeout.saturating_mul(2);
+        self.config.retry.run(op, || super::bounded(bound, insert_once::<T>(&self.client, table, timeout, rows))).await
+    }
+}
+
+async fn insert_once<T>(
+    client: &Client,
+    table: &str,
+    timeout: Duration,
+    rows: &[T::Value<'_>],
+) -> Result<(), clickhouse::error::Error>
+where
+    T: Row + RowWrite,
+{
+    let mut insert = client.insert::<T>(table).await?.with_timeouts(Some(timeout), Some(timeout));
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await
+}
