@@ -9,7 +9,10 @@
 //! while paused. Level-1 players send `initialized` (or not) and `firstplay`, progress 0.
 //!
 //! Drop-off is front-loaded (most viewers who leave do so early), as audience retention
-//! curves show. Times are simulated milliseconds from the session start.
+//! curves show. Seeks are not uniform either: some viewers skip the intro (from the first
+//! few percent to about 10%), and many seeks aim at the item's hotspots (the part everyone
+//! jumps to, stable per item, see [`hotspots`]); the rest mostly skip a little ahead.
+//! Times are simulated milliseconds from the session start.
 
 use engage_model::pingback::EventKind;
 
@@ -51,6 +54,12 @@ pub struct Behaviour {
     /// Of pauses: the viewer seeks while paused, then resumes elsewhere.
     pub seek_while_paused: f64,
     pub seek: f64,
+    /// Of sessions starting at 0: the viewer skips the intro (a seek from the first few
+    /// percent to around 10%).
+    pub intro_skip: f64,
+    /// Of seeks: the share aimed at one of the item's hotspots (the part everyone jumps to);
+    /// of the rest, most skip a little ahead and some go anywhere.
+    pub to_hotspot: f64,
     /// Of completions: the viewer plays it again from the start.
     pub restart: f64,
     /// Video lengths, seconds.
@@ -70,6 +79,8 @@ impl Default for Behaviour {
             close_while_paused: 0.15,
             seek_while_paused: 0.25,
             seek: 0.06,
+            intro_skip: 0.12,
+            to_hotspot: 0.45,
             restart: 0.05,
             min_length_s: 30,
             max_length_s: 600,
@@ -77,8 +88,8 @@ impl Default for Behaviour {
     }
 }
 
-/// A level-2 session.
-pub fn level2_session(rng: &mut fastrand::Rng, b: &Behaviour) -> Vec<Step> {
+/// A level-2 session of an item whose seek hotspots (percent positions) are `hotspots`.
+pub fn level2_session(rng: &mut fastrand::Rng, b: &Behaviour, hotspots: &[u8]) -> Vec<Step> {
     let mut s = Session { steps: vec![], t: 0, ms_per_percent: 0 };
     let length_s = rng.u32(b.min_length_s..=b.max_length_s.max(b.min_length_s));
     s.ms_per_percent = i64::from(length_s) * 10;
@@ -95,6 +106,13 @@ pub fn level2_session(rng: &mut fastrand::Rng, b: &Behaviour) -> Vec<Step> {
     s.t += 50;
     s.push(EventKind::Play, start);
     let mut pos = start;
+    if start == 0 && rng.chance(b.intro_skip) {
+        let p = s.play_to(rng, 0, 5);
+        s.push(EventKind::Seekfrom, p);
+        s.t += rng.i64(100..=800);
+        pos = rng.u8(8..=15);
+        s.push(EventKind::Seekto, pos);
+    }
     let mut restarts = 0;
     loop {
         let next_mark = (pos / 10 + 1) * 10;
@@ -111,13 +129,13 @@ pub fn level2_session(rng: &mut fastrand::Rng, b: &Behaviour) -> Vec<Step> {
                 return s.steps;
             }
             s.t += rng.i64(2_000..=60_000);
-            pos = if rng.chance(b.seek_while_paused) { other_position(rng, p) } else { p };
+            pos = if rng.chance(b.seek_while_paused) { seek_target(rng, b, p, hotspots) } else { p };
             s.push(EventKind::Resume, pos);
         } else if r < drop + b.pause + b.seek {
             let p = s.play_to(rng, pos, next_mark);
             s.push(EventKind::Seekfrom, p);
             s.t += rng.i64(100..=1_500);
-            pos = other_position(rng, p);
+            pos = seek_target(rng, b, p, hotspots);
             s.push(EventKind::Seekto, pos);
         } else {
             s.t += i64::from(next_mark - pos) * s.ms_per_percent;
@@ -171,14 +189,27 @@ impl Session {
     }
 }
 
-/// A seek target different from `from`, in 0..=99, biased forward (viewers skip ahead).
-fn other_position(rng: &mut fastrand::Rng, from: u8) -> u8 {
+/// A seek target different from `from`, in 0..=99: near one of the item's hotspots, a
+/// little ahead (viewers skip forward), or anywhere.
+fn seek_target(rng: &mut fastrand::Rng, b: &Behaviour, from: u8, hotspots: &[u8]) -> u8 {
     loop {
-        let q = if rng.chance(0.7) && from < 99 { rng.u8(from + 1..=99) } else { rng.u8(0..=99) };
+        let q = if !hotspots.is_empty() && rng.chance(b.to_hotspot) {
+            let h = i32::from(hotspots[rng.usize(0..hotspots.len())]);
+            (h + rng.i32(-2..=2)).clamp(0, 99) as u8
+        } else if from < 95 && rng.chance(0.7) {
+            rng.u8(from + 1..=(from + 20).min(99))
+        } else {
+            rng.u8(0..=99)
+        };
         if q != from {
             return q;
         }
     }
+}
+
+/// The seek hotspots of item number `n`: two positions, stable per item.
+pub fn hotspots(n: u32) -> [u8; 2] {
+    [(20 + n.wrapping_mul(37) % 45) as u8, (60 + n.wrapping_mul(53) % 35) as u8]
 }
 
 #[cfg(test)]
@@ -224,14 +255,22 @@ mod tests {
         let b = Behaviour::default();
         let mut completions = 0;
         let mut closed_paused = 0;
-        for _ in 0..5_000 {
-            let steps = level2_session(&mut rng, &b);
+        let mut to_hotspot = 0;
+        let mut seeks = 0;
+        for n in 0..5_000 {
+            let spots = hotspots(n % 7);
+            let steps = level2_session(&mut rng, &b, &spots);
+            for s in steps.iter().filter(|s| s.event == EventKind::Seekto) {
+                seeks += 1;
+                to_hotspot += usize::from(spots.iter().any(|h| h.abs_diff(s.progress) <= 2));
+            }
             check_level2(&steps);
             let last = steps.last().expect("non-empty");
             completions += usize::from(last.event == EventKind::Stop && last.progress == 100);
             closed_paused += usize::from(last.event == EventKind::Pause);
         }
         assert!(completions > 500 && closed_paused > 50, "a realistic mix: {completions} {closed_paused}");
+        assert!(seeks > 500 && to_hotspot * 3 > seeks, "seeks cluster at hotspots: {to_hotspot}/{seeks}");
     }
 
     #[test]

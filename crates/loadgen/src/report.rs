@@ -10,6 +10,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub expect: Expect,
+    /// Where it was sent (`/ping/dot.gif`, `/v1/track`, `/v1/batch`).
+    pub route: &'static str,
     /// HTTP status, or None when the request failed (connection refused, timeout).
     pub status: Option<u16>,
     /// The reason code of a refusal (`X-Engage-Error`).
@@ -21,6 +23,7 @@ pub struct Outcome {
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub sent: u64,
+    pub by_route: BTreeMap<&'static str, u64>,
     pub by_expectation: BTreeMap<String, u64>,
     pub by_status: BTreeMap<String, u64>,
     /// Answers other than expected, excluding 503 (the collector asked to retry later).
@@ -38,6 +41,7 @@ pub struct Report {
 impl Report {
     pub(crate) fn add(&mut self, o: Outcome) {
         self.sent += 1;
+        *self.by_route.entry(o.route).or_default() += 1;
         let expect = match o.expect {
             Expect::Accepted => "accepted".to_string(),
             Expect::Ignored => "ignored".to_string(),
@@ -82,6 +86,7 @@ impl fmt::Display for Report {
         let mut r = self.clone();
         let rate = r.sent as f64 / r.elapsed.as_secs_f64().max(1e-9);
         writeln!(f, "sent {} requests in {:.1} s ({rate:.0}/s)", r.sent, r.elapsed.as_secs_f64())?;
+        writeln!(f, "by route: {:?}", r.by_route)?;
         writeln!(f, "by expectation: {:?}", r.by_expectation)?;
         writeln!(f, "by status: {:?}", r.by_status)?;
         let ms = |d: Option<Duration>| d.map_or_else(|| "-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
@@ -106,7 +111,13 @@ mod tests {
     use super::*;
 
     fn outcome(expect: Expect, status: u16, reason: Option<&str>) -> Outcome {
-        Outcome { expect, status: Some(status), reason: reason.map(str::to_string), latency: Duration::from_millis(1) }
+        Outcome {
+            expect,
+            route: "/ping/dot.gif",
+            status: Some(status),
+            reason: reason.map(str::to_string),
+            latency: Duration::from_millis(1),
+        }
     }
 
     #[test]

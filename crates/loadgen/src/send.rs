@@ -1,8 +1,9 @@
-//! Sending a plan: requests go out at their due time over a few connections, each viewer's
-//! requests on one connection in order (a player's pingbacks are sequential), and every
-//! answer is checked against what the plan expected.
+//! Sending a plan: requests go out at their due time over a few connections, each lane's
+//! requests on one connection in order (a player's pingbacks, a webinar's calls are
+//! sequential), and every answer is checked against what the plan expected: the status,
+//! and the reason of a refusal (`X-Engage-Error` of a pingback, `code` of a Segment answer).
 
-use crate::plan::{Expect, Request};
+use crate::plan::{Call, Expect, Request};
 use crate::report::{Outcome, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ pub fn send(plan: Vec<Request>, cfg: &SendConfig) -> Report {
     let mut queues: Vec<Vec<Request>> = (0..lanes).map(|_| Vec::new()).collect();
     let total = plan.len() as u64;
     for r in plan {
-        queues[r.viewer as usize % lanes].push(r);
+        queues[r.lane as usize % lanes].push(r);
     }
     let bar = if cfg.progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -35,7 +36,7 @@ pub fn send(plan: Vec<Request>, cfg: &SendConfig) -> Report {
     );
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let base = format!("{}/ping/dot.gif?", cfg.target.trim_end_matches('/'));
+    let base = cfg.target.trim_end_matches('/').to_owned();
     let lanes: Vec<_> = queues
         .into_iter()
         .map(|queue| {
@@ -73,24 +74,48 @@ fn send_lane(base: &str, queue: Vec<Request>, start: Instant, done: &AtomicU64) 
             std::thread::sleep(wait);
         }
         let sent = Instant::now();
-        let result = agent.get(&format!("{base}{}", r.query)).header("User-Agent", &r.user_agent).call();
-        let latency = sent.elapsed();
-        let (status, reason) = match result {
-            Ok(resp) => {
-                let reason = resp
-                    .headers()
-                    .get("x-engage-error")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(':').next())
-                    .map(str::to_string);
-                (Some(resp.status().as_u16()), reason)
+        let (status, reason) = match &r.call {
+            Call::Ping { query } => {
+                match agent.get(&format!("{base}/ping/dot.gif?{query}")).header("User-Agent", &r.user_agent).call() {
+                    Ok(resp) => {
+                        let reason = resp
+                            .headers()
+                            .get("x-engage-error")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.split(':').next())
+                            .map(str::to_string);
+                        (Some(resp.status().as_u16()), reason)
+                    }
+                    Err(_) => (None, None),
+                }
             }
-            Err(_) => (None, None),
+            Call::Segment { route, body } => {
+                let sent = agent
+                    .post(&format!("{base}{route}"))
+                    .header("User-Agent", &r.user_agent)
+                    .header("Content-Type", "application/json")
+                    .send(body.as_bytes());
+                match sent {
+                    Ok(mut resp) => {
+                        let status = resp.status().as_u16();
+                        let text = resp.body_mut().read_to_string().unwrap_or_default();
+                        (Some(status), segment_code(&text))
+                    }
+                    Err(_) => (None, None),
+                }
+            }
         };
-        out.push(Outcome { expect: r.expect, status, reason, latency });
+        let latency = sent.elapsed();
+        out.push(Outcome { expect: r.expect, route: r.route(), status, reason, latency });
         done.fetch_add(1, Ordering::Relaxed);
     }
     out
+}
+
+/// The `code` of a Segment answer (`{"success":false,"code":"missing_field",...}`).
+fn segment_code(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.get("code").and_then(|c| c.as_str()).map(str::to_string)
 }
 
 /// Whether an answer is what the plan expected.
