@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ENGAGE_ARGS ?=
 
-.PHONY: run build test lint fmt bench bench-engine bench-cdnlog bench-collector fuzz ci clean
+.PHONY: run build test lint fmt bench bench-kafka bench-engine bench-cdnlog bench-collector fuzz ci clean demo
 
 ## run: build (release) and start the whole pipeline on embedded defaults at http://127.0.0.1:8080
 run:
@@ -13,9 +13,21 @@ run:
 build:
 	$(CARGO) build --release --locked -p engage
 
-## test: every test: unit, property, integration and end-to-end (starts real engage processes)
+## test: every test: unit, property, integration and end-to-end (starts real engage processes).
+## Installs Debian's chromium first if missing: the dashboard's browser test requires it here.
+## Starts a Kafka-protocol broker (Tansu) and ClickHouse (chDB behind its HTTP interface) on
+## free loopback ports for the run and stops them after (tests/services/with-services.sh);
+## KAFKA_BROKERS / CLICKHOUSE_URL set to real servers are used instead.
 test:
-	$(CARGO) test --workspace --all-targets --locked
+	tests/deploy/validate.sh
+	tests/browser/install.sh
+	ENGAGE_REQUIRE_BROWSER=1 tests/services/with-services.sh sh -c '\
+		"$$CHDB_PYTHON" -m unittest discover -s tests/clickhouse -t tests/clickhouse && \
+		$(CARGO) test --workspace --all-targets --locked'
+
+## demo: engage run (release) fed by engage loadgen for a minute; prints the dashboard URL (DEMO_SECONDS, DEMO_LISTEN)
+demo: build
+	tests/demo/run.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:
@@ -26,7 +38,11 @@ fmt:
 	$(CARGO) fmt --all
 
 ## bench: criterion benches of the hot paths, and HTTP load on the collector with wrk
-bench: bench-engine bench-cdnlog bench-collector
+bench: bench-engine bench-cdnlog bench-collector bench-kafka
+
+## bench-kafka: consumer records/s read from a real broker (Tansu), decode + engine per core
+bench-kafka:
+	tests/services/with-services.sh $(CARGO) bench --locked -p engage-kafka --bench consume
 
 bench-engine:
 	$(CARGO) bench --locked -p engage-consumer --bench engine

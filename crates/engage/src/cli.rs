@@ -24,8 +24,79 @@ pub enum Command {
     /// POST /v1/cdn-logs; prints a JSON summary per file.
     IngestLogs(IngestArgs),
     /// Simulate players (spec-conformant level-1 and level-2 sessions, seeks, pauses,
-    /// prerolls, abandonment, retries, deliberate bad requests) against a collector.
+    /// prerolls, abandonment, retries, deliberate bad requests) and webinar audiences
+    /// (Segment calls: joins, leaves, polls, chat, screen shares) against a collector.
     Loadgen(crate::loadgen::LoadgenArgs),
+    /// Production role: the edge collector. Validates pingbacks, Segment calls and CDN logs
+    /// and publishes them to Kafka (needs --kafka-brokers, --viewer-secret, --write-keys).
+    Collector(crate::roles::collector::CollectorRoleArgs),
+    /// Production role: a Kafka consumer group member that windows the events and writes
+    /// rollups to the store (ClickHouse with --clickhouse-url, else SQLite under --data-dir).
+    Consumer(crate::roles::consumer::ConsumerRoleArgs),
+    /// Production role: the read API and the dashboard over the store.
+    Api(crate::roles::api::ApiRoleArgs),
+    /// Create the raw and dead-letter topics on a Kafka cluster (existing ones are kept).
+    CreateTopics(crate::roles::topics::CreateTopicsArgs),
+    /// Create or upgrade the ClickHouse schema (versioned migrations; safe to run twice and
+    /// from several replicas at once).
+    Migrate(crate::migrate::MigrateArgs),
+}
+
+/// Where rollups are kept: ClickHouse with --clickhouse-url, else SQLite under --data-dir.
+#[derive(Clone, Debug, Args)]
+pub struct StoreArgs {
+    /// ClickHouse's HTTP interface, e.g. http://clickhouse:8123 (run `engage migrate` first).
+    /// Without it the embedded SQLite store under --data-dir is used.
+    #[arg(long, env = "ENGAGE_CLICKHOUSE_URL")]
+    pub clickhouse_url: Option<String>,
+    /// The ClickHouse database.
+    #[arg(long, env = "ENGAGE_CLICKHOUSE_DATABASE", default_value = "engage")]
+    pub clickhouse_database: String,
+    /// The ClickHouse user (default: ClickHouse's `default`).
+    #[arg(long, env = "ENGAGE_CLICKHOUSE_USER", hide_env_values = true)]
+    pub clickhouse_user: Option<String>,
+    /// The ClickHouse password.
+    #[arg(long, env = "ENGAGE_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    pub clickhouse_password: Option<String>,
+}
+
+/// Where Kafka is and what to call things there.
+#[derive(Clone, Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port,...). `engage run` uses its embedded log without it.
+    #[arg(long, env = "ENGAGE_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// The topic of raw events.
+    #[arg(long, env = "ENGAGE_KAFKA_TOPIC", default_value = engage_kafka::config::DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+    /// Where undecodable records go (default: the topic name + `.dlq`).
+    #[arg(long, env = "ENGAGE_KAFKA_DEAD_LETTER_TOPIC")]
+    pub kafka_dead_letter_topic: Option<String>,
+    /// The consumer group.
+    #[arg(long, env = "ENGAGE_KAFKA_GROUP", default_value = engage_kafka::config::DEFAULT_GROUP)]
+    pub kafka_group: String,
+    /// A librdkafka property, key=value (repeatable), e.g. -X security.protocol=SASL_SSL.
+    #[arg(short = 'X', long = "kafka-property", env = "ENGAGE_KAFKA_PROPERTIES", value_delimiter = ';', value_parser = engage_kafka::config::parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+impl KafkaArgs {
+    /// The client settings, or None without --kafka-brokers.
+    pub fn config(&self) -> Option<engage_kafka::KafkaConfig> {
+        let brokers = self.kafka_brokers.as_deref().map(str::trim).filter(|b| !b.is_empty())?;
+        let mut c = engage_kafka::KafkaConfig::new(brokers);
+        c.topic.clone_from(&self.kafka_topic);
+        c.dead_letter_topic =
+            self.kafka_dead_letter_topic.clone().unwrap_or_else(|| format!("{}.dlq", self.kafka_topic));
+        c.group_id.clone_from(&self.kafka_group);
+        c.properties.clone_from(&self.kafka_properties);
+        Some(c)
+    }
+
+    /// The settings, or an error naming the flag when a role needs Kafka.
+    pub fn required(&self) -> anyhow::Result<engage_kafka::KafkaConfig> {
+        self.config().ok_or_else(|| anyhow::anyhow!("--kafka-brokers / ENGAGE_KAFKA_BROKERS is required"))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +127,17 @@ pub struct RunArgs {
     pub collector: CollectorArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub tuning: ConsumerTuning,
+}
+
+/// How the consumer commits and suppresses repeats.
+#[derive(Debug, Args)]
+pub struct ConsumerTuning {
     /// How often open windows are written to the store, in milliseconds (the real-time delay).
     #[arg(long, env = "ENGAGE_COMMIT_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub commit_interval_ms: u64,
@@ -64,7 +146,20 @@ pub struct RunArgs {
     pub dedup_horizon_seconds: u64,
 }
 
-#[derive(Debug, Args)]
+impl ConsumerTuning {
+    pub fn commit_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.commit_interval_ms)
+    }
+
+    pub fn dedup(&self) -> engage_consumer::dedup::DedupConfig {
+        engage_consumer::dedup::DedupConfig {
+            horizon_ms: self.dedup_horizon_seconds as i64 * 1000,
+            ..engage_consumer::dedup::DedupConfig::default()
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args)]
 pub struct CollectorArgs {
     /// Proxies whose X-Forwarded-For is believed (comma-separated CIDRs, e.g. 10.0.0.0/8).
     #[arg(long, env = "ENGAGE_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -126,6 +221,27 @@ mod tests {
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.data_dir, PathBuf::from("./engage-data"));
         assert_eq!(args.engine.engine_config(), engage_consumer::engine::EngineConfig::default());
+    }
+
+    #[test]
+    fn the_kubernetes_manifests_run_commands_that_parse() {
+        let manifests = [
+            include_str!("../../../deploy/kubernetes/collector.yaml"),
+            include_str!("../../../deploy/kubernetes/consumer.yaml"),
+            include_str!("../../../deploy/kubernetes/api.yaml"),
+            include_str!("../../../deploy/kubernetes/setup-job.yaml"),
+        ];
+        let mut seen = 0;
+        for line in manifests.iter().flat_map(|m| m.lines()) {
+            let Some(args) = line.trim().strip_prefix("args: ") else { continue };
+            let args: Vec<String> = serde_json::from_str(args).expect("args is a JSON-style list");
+            let argv = std::iter::once("engage".to_string()).chain(args.iter().cloned());
+            if let Err(e) = Cli::try_parse_from(argv) {
+                panic!("`engage {}` does not parse: {e}", args.join(" "));
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 5, "collector, consumer, api, migrate and create-topics");
     }
 
     #[test]

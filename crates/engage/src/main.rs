@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //! - [`cli`]: commands and flags (every flag also an `ENGAGE_*` environment variable).
-//! - [`run`]: `engage run`, the whole pipeline in one process on embedded defaults.
+//! - [`run`]: `engage run`, the whole pipeline in one process (embedded defaults, or over Kafka).
+//! - [`roles`]: the production roles `collector`, `consumer`, `api`, and `create-topics`.
+//! - [`migrate`]: `engage migrate`, the ClickHouse schema created or upgraded.
+//! - [`store`]: which store a process uses (ClickHouse or SQLite), opened and checked.
 //! - [`ingest`]: `engage ingest-logs`, CDN log files shipped to a collector.
 //! - [`loadgen`]: `engage loadgen`, synthetic players against a collector.
 //! - [`telemetry`]: logging and the Prometheus recorder.
@@ -11,8 +14,11 @@
 mod cli;
 mod ingest;
 mod loadgen;
+mod migrate;
+mod roles;
 mod run;
 mod secret;
+mod store;
 mod telemetry;
 
 use clap::Parser;
@@ -25,5 +31,10 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Run(args) => runtime.block_on(run::run(args)),
         cli::Command::IngestLogs(args) => ingest::run(args),
         cli::Command::Loadgen(args) => loadgen::run(args),
+        cli::Command::Collector(args) => runtime.block_on(roles::collector::run(args)),
+        cli::Command::Consumer(args) => runtime.block_on(roles::consumer::run(args)),
+        cli::Command::Api(args) => runtime.block_on(roles::api::run(args)),
+        cli::Command::CreateTopics(args) => runtime.block_on(roles::topics::run(args)),
+        cli::Command::Migrate(args) => runtime.block_on(migrate::run(args)),
     }
 }

@@ -1,8 +1,11 @@
 //! `engage run`: the whole pipeline in one process, on embedded defaults.
 //!
 //! collector ──► durable embedded log (`<data-dir>/bus.sqlite3`) ──► consumer worker
-//! ──► SQLite store (`<data-dir>/engage.sqlite3`) ◄── API. One port serves the pingback
-//! endpoint, the API, `/healthz`, `/readyz` and `/metrics`.
+//! ──► SQLite store (`<data-dir>/engage.sqlite3`) ◄── API and dashboard. One port serves the
+//! pingback endpoint, the API, the dashboard, `/healthz`, `/readyz` and `/metrics`.
+//! With `--kafka-brokers`, the bus is Kafka instead: the same producer and consumer group
+//! member as the `collector` and `consumer` roles, in one process. With `--clickhouse-url`,
+//! the store is ClickHouse instead of SQLite (see [`crate::store`]).
 //!
 //! Shutdown (SIGINT/SIGTERM): readiness turns 503, the server finishes in-flight requests,
 //! the log writes what it has queued, then the consumer commits and stops.
@@ -12,12 +15,14 @@ use crate::{secret, telemetry};
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
-use engage_bus::{EmbeddedLog, EmbeddedLogConfig};
+use engage_bus::{EmbeddedLog, EmbeddedLogConfig, Publisher};
 use engage_collector::{Collector, CollectorConfig, system_clock};
-use engage_consumer::dedup::DedupConfig;
 use engage_consumer::worker::{self, WorkerConfig};
+use engage_kafka::KafkaPublisher;
+use engage_kafka::consumer::ConsumerSettings;
+use engage_kafka::producer::ProducerSettings;
 use engage_model::viewer::ViewerKeyer;
-use engage_sink::{SqliteStore, Store};
+use engage_sink::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +33,50 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     engage_consumer::metrics::describe();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let secret = secret::load_or_create(args.collector.viewer_secret.as_deref(), &args.data_dir)?;
+    let store: Arc<dyn Store> = crate::store::open_store(&args.store, &args.data_dir).await?;
 
-    let log = EmbeddedLog::open(&args.data_dir.join("bus.sqlite3"), EmbeddedLogConfig::default())
-        .context("opening the embedded log")?;
-    let store = SqliteStore::open(&args.data_dir.join("engage.sqlite3")).context("opening the store")?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let stop_consumer = CancellationToken::new();
+    let (bus, consumer) = match args.kafka.config() {
+        None => {
+            let log = EmbeddedLog::open(&args.data_dir.join("bus.sqlite3"), EmbeddedLogConfig::default())
+                .context("opening the embedded log")?;
+            let consumer = tokio::spawn(worker::run(
+                log.reader().context("opening a log reader")?,
+                store.clone(),
+                args.engine.engine_config(),
+                WorkerConfig {
+                    commit_interval: args.tuning.commit_interval(),
+                    dedup: args.tuning.dedup(),
+                    ..WorkerConfig::default()
+                },
+                stop_consumer.clone(),
+            ));
+            let consumer = async move { consumer.await.context("consumer task panicked")?.context("consumer") };
+            (Bus::Embedded(log), Box::pin(consumer) as ConsumerTask)
+        }
+        Some(kafka) => {
+            engage_kafka::stats::describe();
+            let publisher =
+                KafkaPublisher::new(&kafka, &ProducerSettings::default()).context("creating the Kafka producer")?;
+            if let Err(e) = publisher.check_topic(Duration::from_secs(10)).await {
+                tracing::error!(error = %e, "Kafka is not ready");
+            }
+            let settings = ConsumerSettings {
+                engine: args.engine.engine_config(),
+                dedup: args.tuning.dedup(),
+                commit_interval: args.tuning.commit_interval(),
+                ..ConsumerSettings::default()
+            };
+            let (store, stop) = (store.clone(), stop_consumer.clone());
+            let consumer =
+                tokio::spawn(async move { engage_kafka::consumer::run(&kafka, store, settings, stop).await });
+            let consumer = async move { consumer.await.context("consumer task panicked")?.context("Kafka consumer") };
+            (Bus::Kafka(publisher), Box::pin(consumer) as ConsumerTask)
+        }
+    };
 
     let collector = Collector::new(
-        Arc::new(log.clone()),
+        bus.publisher(),
         ViewerKeyer::new(secret),
         CollectorConfig {
             trusted_proxies: args.collector.trusted_proxies.clone(),
@@ -47,25 +88,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let app = Router::new()
         .merge(collector.router())
         .merge(engage_api::router(store.clone()))
+        .merge(engage_dashboard::router(store.clone()))
         .route("/metrics", get(move || std::future::ready(metrics.render())));
-
-    let stop_consumer = CancellationToken::new();
-    let consumer = tokio::spawn(worker::run(
-        log.reader().context("opening a log reader")?,
-        store.clone(),
-        args.engine.engine_config(),
-        WorkerConfig {
-            commit_interval: Duration::from_millis(args.commit_interval_ms),
-            dedup: DedupConfig { horizon_ms: args.dedup_horizon_seconds as i64 * 1000, ..DedupConfig::default() },
-            ..WorkerConfig::default()
-        },
-        stop_consumer.clone(),
-    ));
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %args.data_dir.display(), "engage is running");
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), kafka = args.kafka.config().is_some(), "engage is running");
     // One line on stdout that scripts and tests can wait for.
     #[allow(clippy::print_stdout)]
     {
@@ -83,17 +112,47 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
-    log.close().await;
+    bus.close().await;
     stop_consumer.cancel();
-    let consumed = consumer.await.context("consumer task panicked")?;
+    let consumed = consumer.await;
     served.context("serving HTTP")?;
-    consumed.context("consumer")?;
+    consumed?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// The consumer's task, whichever bus it reads.
+type ConsumerTask = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
+
+/// What carries events from the collector to the consumer.
+enum Bus {
+    Embedded(EmbeddedLog),
+    Kafka(KafkaPublisher),
+}
+
+impl Bus {
+    fn publisher(&self) -> Arc<dyn Publisher> {
+        match self {
+            Bus::Embedded(log) => Arc::new(log.clone()),
+            Bus::Kafka(p) => Arc::new(p.clone()),
+        }
+    }
+
+    /// Makes what was accepted durable before the consumer stops.
+    async fn close(&self) {
+        match self {
+            Bus::Embedded(log) => log.close().await,
+            Bus::Kafka(p) => {
+                if let Err(e) = p.flush(Duration::from_secs(10)).await {
+                    tracing::warn!(error = %e, "Kafka flush on shutdown incomplete");
+                }
+            }
+        }
+    }
+}
+
 /// The accepted Segment write keys; none configured means any key (said once, loudly).
-fn write_keys(keys: &[String]) -> Option<Vec<String>> {
+pub(crate) fn write_keys(keys: &[String]) -> Option<Vec<String>> {
     let keys: Vec<String> = keys.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
     if keys.is_empty() {
         tracing::warn!("no --write-keys / ENGAGE_WRITE_KEYS: the Segment endpoints /v1/* accept any write key");
@@ -102,7 +161,7 @@ fn write_keys(keys: &[String]) -> Option<Vec<String>> {
     Some(keys)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");

@@ -25,6 +25,11 @@ pub fn load_or_create(flag: Option<&str>, data_dir: &Path) -> anyhow::Result<[u8
     }
 }
 
+/// Parses a secret given as 32 hex digits.
+pub fn parse(s: &str) -> anyhow::Result<[u8; 16]> {
+    parse_hex(s.trim())
+}
+
 fn parse_hex(s: &str) -> anyhow::Result<[u8; 16]> {
     if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("expected 32 hex digits");

@@ -68,24 +68,6 @@ fn pingbacks(item: &str, t0: i64) -> Vec<(String, String)> {
     out
 }
 
-/// `21/Nov/2026:14:00:00 +0000` of epoch ms (floored to the second).
-fn ncsa_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000", MONTHS[(m - 1) as usize], rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// The access log a CDN would have written for these pingbacks, with some other traffic.
 fn access_log(item: &str, t0: i64) -> String {
     let mut log = String::new();
@@ -94,16 +76,16 @@ fn access_log(item: &str, t0: i64) -> String {
             q.split("&ts=").nth(1).and_then(|r| r.split('&').next()).and_then(|t| t.parse().ok()).unwrap_or(t0);
         log.push_str(&format!(
             "127.0.0.1 - - [{}] \"GET /ping/dot.gif?{q} HTTP/1.1\" 200 43 \"https://example.com/watch\" \"{ua}\"\n",
-            ncsa_time(ts)
+            support::ncsa_time(ts)
         ));
         log.push_str(&format!(
             "127.0.0.1 - - [{}] \"GET /video/{item}.m3u8 HTTP/1.1\" 200 512 \"-\" \"{ua}\"\n",
-            ncsa_time(ts)
+            support::ncsa_time(ts)
         ));
     }
     log.push_str(&format!(
         "127.0.0.1 - - [{}] \"GET /ping/dot.gif?item={item} HTTP/1.1\" 200 43 \"-\" \"x\"\n",
-        ncsa_time(t0)
+        support::ncsa_time(t0)
     ));
     log
 }

@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod kafka;
+pub mod workload;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,24 +29,10 @@ pub struct Engage {
 impl Engage {
     /// Starts `engage run` on 127.0.0.1:0 with `data_dir` and extra flags; waits for it to listen.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Engage {
-        let mut child = Command::new(engage_bin())
-            .arg("run")
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("ENGAGE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn engage");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("engage listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Engage { child, base: base.to_string() }
+        let mut cmd = Command::new(engage_bin());
+        cmd.arg("run").args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
+        let (child, base) = spawn_listening(cmd);
+        Engage { child, base }
     }
 
     /// SIGTERM, then wait for a clean exit.
@@ -71,6 +60,21 @@ impl Drop for Engage {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Spawns an engage process (logging at `warn` unless the command sets ENGAGE_LOG) and waits
+/// for its `... listening on http://ADDR` line; returns the child and `http://ADDR`.
+pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
+    if !cmd.get_envs().any(|(k, _)| k == "ENGAGE_LOG") {
+        cmd.env("ENGAGE_LOG", "warn");
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn engage");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+    let base = line.trim().split_once(" listening on ").map(|(_, url)| url.to_string());
+    let base = base.unwrap_or_else(|| panic!("unexpected first line {line:?} of {cmd:?}"));
+    (child, base)
 }
 
 /// An HTTP agent that reports 4xx/5xx as responses, not errors.
@@ -115,4 +119,27 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
+}
+
+/// (year, month, day, seconds into the day) of epoch milliseconds, UTC (Howard Hinnant's
+/// civil-from-days).
+pub fn civil(ms: i64) -> (i64, i64, i64, i64) {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d, rem)
+}
+
+/// `21/Nov/2026:14:00:00 +0000` (an access log's time) of epoch ms, floored to the second.
+pub fn ncsa_time(ms: i64) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (y, m, d, rem) = civil(ms);
+    format!("{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000", MONTHS[(m - 1) as usize], rem / 3600, rem % 3600 / 60, rem % 60)
 }

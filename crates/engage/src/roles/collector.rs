@@ -1,0 +1,77 @@
+//! `engage collector`: the edge role. Validates inputs and publishes them to Kafka; holds no
+//! state of its own, so it scales horizontally behind a load balancer.
+//!
+//! It refuses to start without what production needs: the brokers, the viewer-key secret
+//! every replica shares (else one viewer gets a different key per replica), and the Segment
+//! write keys (else anyone can write), unless `--allow-any-write-key` says that is intended.
+
+use crate::cli::{CollectorArgs, KafkaArgs};
+use crate::{secret, telemetry};
+use anyhow::{Context, bail};
+use clap::Args;
+use engage_collector::{Collector, CollectorConfig, system_clock};
+use engage_kafka::KafkaPublisher;
+use engage_kafka::producer::ProducerSettings;
+use engage_model::viewer::ViewerKeyer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct CollectorRoleArgs {
+    /// Address to serve pingbacks, Segment calls, CDN logs, health and /metrics on.
+    #[arg(long, env = "ENGAGE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub collector: CollectorArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Accept Segment calls with any write key (otherwise --write-keys is required).
+    #[arg(long, env = "ENGAGE_ALLOW_ANY_WRITE_KEY")]
+    pub allow_any_write_key: bool,
+    /// The longest a request waits for Kafka's acknowledgement before it is answered 503 (ms).
+    #[arg(long, env = "ENGAGE_PUBLISH_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub publish_timeout_ms: u64,
+}
+
+pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
+    let kafka = args.kafka.required()?;
+    let Some(secret_hex) = args.collector.viewer_secret.as_deref() else {
+        bail!("--viewer-secret / ENGAGE_VIEWER_SECRET is required: every collector replica must share it");
+    };
+    let write_keys = crate::run::write_keys(&args.collector.write_keys);
+    if write_keys.is_none() && !args.allow_any_write_key {
+        bail!("--write-keys / ENGAGE_WRITE_KEYS is required (or --allow-any-write-key to accept any Segment key)");
+    }
+    let secret = secret::parse(secret_hex).context("--viewer-secret / ENGAGE_VIEWER_SECRET must be 32 hex digits")?;
+    let metrics = telemetry::install_metrics()?;
+    engage_kafka::stats::describe();
+    let settings = ProducerSettings {
+        publish_timeout: Duration::from_millis(args.publish_timeout_ms),
+        ..ProducerSettings::default()
+    };
+    let publisher = KafkaPublisher::new(&kafka, &settings).context("creating the Kafka producer")?;
+    match publisher.check_topic(Duration::from_secs(10)).await {
+        Ok(partitions) => tracing::info!(topic = %kafka.topic, partitions, "Kafka topic found"),
+        // Not fatal: the brokers may come later; requests are answered 503 until they do.
+        Err(e) => tracing::error!(error = %e, "Kafka is not ready"),
+    }
+    let collector = Collector::new(
+        Arc::new(publisher.clone()),
+        ViewerKeyer::new(secret),
+        CollectorConfig {
+            trusted_proxies: args.collector.trusted_proxies.clone(),
+            max_clock_skew_ms: args.collector.max_clock_skew_seconds as i64 * 1000,
+            write_keys,
+        },
+        system_clock(),
+    );
+    let app = collector.router().merge(super::metrics_route(metrics));
+    let draining = collector.clone();
+    super::serve(args.listen, app, "collector", move || draining.start_draining()).await?;
+    // What was acknowledged is already durable; flush what is still in flight.
+    if let Err(e) = publisher.flush(Duration::from_secs(10)).await {
+        tracing::warn!(error = %e, "Kafka flush on shutdown incomplete");
+    }
+    Ok(())
+}
