@@ -3,6 +3,8 @@
 //! store → `engage api`. Asserts exact numbers against expectations computed from the
 //! workload itself, across rebalances, SIGKILLs and a broker outage.
 
+#[path = "../../sink/tests/clickhouse_support/mod.rs"]
+mod clickhouse_support;
 mod support;
 
 use serde_json::Value;
@@ -80,7 +82,11 @@ fn consumer_committing_every(
 }
 
 fn api(data_dir: &Path) -> Role {
-    Role::start(&["api", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().expect("utf-8")], &[])
+    api_with(data_dir, &[])
+}
+
+fn api_with(data_dir: &Path, envs: &[(&str, &str)]) -> Role {
+    Role::start(&["api", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().expect("utf-8")], envs)
 }
 
 /// Ships the workload's lines to the collector as an NCSA access log.
@@ -415,4 +421,41 @@ fn engage_run_over_kafka_counts_pingbacks() {
     .expect("the play counted");
     assert_eq!((e["impressions"].as_u64(), e["unique_viewers"].as_u64()), (Some(1), Some(1)));
     engage.stop();
+}
+
+#[test]
+fn the_production_pipeline_writes_exact_numbers_to_clickhouse() {
+    // collector → Kafka (4 partitions) → two consumers → ClickHouse → api, all separate processes.
+    let url = clickhouse_support::shared_url();
+    let database = clickhouse_support::fresh_database("kafka");
+    let migrated = std::process::Command::new(support::engage_bin())
+        .args(["migrate", "--clickhouse-url", &url, "--clickhouse-database", &database])
+        .env("ENGAGE_LOG", "warn")
+        .output()
+        .expect("run engage migrate");
+    assert!(migrated.status.success(), "migrate: {}", String::from_utf8_lossy(&migrated.stderr));
+    let clickhouse = [("ENGAGE_CLICKHOUSE_URL", url.as_str()), ("ENGAGE_CLICKHOUSE_DATABASE", database.as_str())];
+
+    let broker = Broker::for_test();
+    let topic = unique("prod");
+    broker.create_topic(&topic, 4);
+    let group = unique("g");
+    let unused = tempfile::tempdir().expect("tempdir"); // no SQLite: the store is ClickHouse
+    let collector = collector(&broker, &topic);
+    let a = consumer(&broker, &topic, &group, unused.path(), &clickhouse);
+    let b = consumer(&broker, &topic, &group, unused.path(), &clickhouse);
+    let api = api_with(unused.path(), &clickhouse);
+    wait_for("the partitions to be split", Duration::from_secs(60), || {
+        let (pa, pb) = (a.metric("engage_kafka_assigned_partitions"), b.metric("engage_kafka_assigned_partitions"));
+        pa > 0.0 && pb > 0.0 && pa + pb == 4.0
+    });
+    let workload = Workload::new("prod", 600, 8, now_ms());
+    ingest(&collector, &workload, 0..workload.lines.len());
+    let want = workload.total_impressions();
+    wait_for("every impression in ClickHouse", Duration::from_secs(90), || total_impressions(&api) >= want);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_expected(&api, &workload);
+    assert!(!unused.path().join("engage.sqlite3").exists(), "nothing went to SQLite");
+    a.stop();
+    b.stop();
 }
