@@ -32,7 +32,10 @@ const VIEWERS: u64 = 200_000;
 
 fn main() {
     let brokers = std::env::var("KAFKA_BROKERS").expect("set KAFKA_BROKERS (make bench-kafka starts a broker)");
-    let n: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    // `cargo test --all-targets` runs this without `--bench`: a quick smoke run then.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let default_events = if measuring { 1_000_000 } else { 20_000 };
+    let n: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(default_events);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let topic = format!("bench-consume-{}", std::process::id());
     let config = KafkaConfig::new(brokers.clone());
