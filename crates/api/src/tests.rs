@@ -62,7 +62,7 @@ async fn fixture() -> (tempfile::TempDir, Router) {
     let batch = CommitBatch {
         partition: 0,
         next_offset: 10,
-        snapshot: vec![],
+        snapshot: Some(vec![]),
         windows: vec![
             acme,
             window("v1", "web/Chrome", T0, 2, &[1, 4]),

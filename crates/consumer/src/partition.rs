@@ -6,10 +6,13 @@
 //! [`PartitionState::restore`] from the store's checkpoint, [`PartitionState::apply`] each
 //! record in offset order, then [`PartitionState::take_batch`] and [`commit_with_retry`].
 //!
-//! The checkpoint (next offset + snapshot of engine and dedup) is written with the results it
-//! produced, so the state and the position always agree: restarting from it and re-applying
+//! Results (full-state rows versioned by offset) are written every commit; the checkpoint
+//! (next offset + snapshot of engine and dedup) with them, but only every snapshot interval,
+//! since the snapshot grows with the open state. Restarting from a checkpoint and re-applying
 //! the records after it yields exactly what an uninterrupted run would have (the engine is
-//! deterministic given its input order, and one partition's order is fixed).
+//! deterministic given its input order, and one partition's order is fixed); rows written
+//! after the checkpoint are rewritten identically by the replay, and a store never lets a
+//! lower version replace a higher one, so the replay cannot roll anything back either.
 
 use crate::decode::{Decoded, decode};
 use crate::dedup::{Dedup, DedupConfig, Verdict};
@@ -68,6 +71,10 @@ pub struct PartitionState {
     dedup: Dedup,
     /// The next offset to apply (everything below is in the state).
     position: u64,
+    /// Where the last durable checkpoint (snapshot) stands: where a restart resumes.
+    checkpoint: u64,
+    /// When that checkpoint was written by this process (None: restored or fresh).
+    snapshotted_at: Option<Instant>,
     /// Whether the state came from a checkpoint (false: a fresh start at offset 0).
     from_checkpoint: bool,
     rejected: Vec<RejectedRow>,
@@ -103,6 +110,8 @@ impl PartitionState {
             engine,
             dedup,
             position,
+            checkpoint: position,
+            snapshotted_at: None,
             from_checkpoint,
             rejected: Vec::new(),
             stats: CommitStats::default(),
@@ -116,6 +125,29 @@ impl PartitionState {
     /// The next offset to apply: where reading resumes.
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// Where a restart would resume: the offset of the last durable checkpoint. The log may
+    /// be pruned, and group offsets committed, only up to here.
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    /// Whether the next commit should carry a snapshot: `every` has passed since the last one
+    /// (or none was written by this process yet).
+    pub fn snapshot_due(&self, every: Duration) -> bool {
+        self.snapshotted_at.is_none_or(|at| at.elapsed() >= every)
+    }
+
+    /// Whether a commit has something to write: records applied since the last one, or a
+    /// checkpoint behind the position (with `snapshot` deciding whether it may move now).
+    pub fn needs_commit(&self, snapshot: Snapshot) -> bool {
+        let checkpoint_behind = self.checkpoint < self.position;
+        self.stats.records > 0
+            || match snapshot {
+                Snapshot::Every(every) => checkpoint_behind && self.snapshot_due(every),
+                Snapshot::Now => checkpoint_behind,
+            }
     }
 
     /// Whether this state was restored from a checkpoint (else it starts at offset 0).
@@ -171,13 +203,17 @@ impl PartitionState {
         }
     }
 
-    /// Flushes the engine into a batch that makes everything applied so far durable, with
-    /// the checkpoint at the current position. The stats of what it covers come along, to be
-    /// reported by [`PartitionState::record_committed`] once the batch is written.
-    pub fn take_batch(&mut self) -> Result<(Arc<CommitBatch>, CommitStats), snapshot::SnapshotError> {
+    /// Flushes the engine into a batch that makes everything applied so far durable, and,
+    /// with `with_snapshot`, moves the checkpoint to the current position. The stats of what
+    /// it covers come along, to be reported by [`PartitionState::record_committed`] once the
+    /// batch is written.
+    pub fn take_batch(
+        &mut self,
+        with_snapshot: bool,
+    ) -> Result<(Arc<CommitBatch>, CommitStats), snapshot::SnapshotError> {
         let windows = self.engine.flush();
         let analytics = self.engine.flush_analytics();
-        let snapshot = snapshot::encode(&self.engine, &self.dedup)?;
+        let snapshot = if with_snapshot { Some(snapshot::encode(&self.engine, &self.dedup)?) } else { None };
         let mut stats = std::mem::take(&mut self.stats);
         stats.windows = windows.len();
         let batch = CommitBatch {
@@ -195,8 +231,12 @@ impl PartitionState {
         Ok((Arc::new(batch), stats))
     }
 
-    /// Reports a written batch in the metrics.
-    pub fn record_committed(&self, stats: &CommitStats, took: Duration) {
+    /// Notes a written batch (a snapshot moves the checkpoint) and reports it in the metrics.
+    pub fn record_committed(&mut self, batch: &CommitBatch, stats: &CommitStats, took: Duration) {
+        if batch.snapshot.is_some() {
+            self.checkpoint = batch.next_offset;
+            self.snapshotted_at = Some(Instant::now());
+        }
         metrics::counter!(m::REPEATS_DROPPED).increment(stats.repeats);
         metrics::gauge!(m::DEDUP_IDS).set(self.dedup.len() as f64);
         m::record_commit(stats.records, &stats.outcomes, stats.undecodable, stats.windows, took, &self.engine);
@@ -236,11 +276,29 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
+/// When a commit carries a snapshot (moves the checkpoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Snapshot {
+    /// When [`PartitionState::snapshot_due`] says so.
+    Every(Duration),
+    /// Now (a graceful stop or a hand-over: the next owner starts right here).
+    Now,
+}
+
 /// Flushes, writes (retrying) and reports one partition's pending changes. Returns false
 /// when shutdown interrupted the retries (nothing advanced).
-pub async fn commit_partition(state: &mut PartitionState, store: &dyn Store, shutdown: &CancellationToken) -> bool {
+pub async fn commit_partition(
+    state: &mut PartitionState,
+    store: &dyn Store,
+    snapshot: Snapshot,
+    shutdown: &CancellationToken,
+) -> bool {
     let started = Instant::now();
-    let (batch, stats) = match state.take_batch() {
+    let with_snapshot = match snapshot {
+        Snapshot::Every(every) => state.snapshot_due(every),
+        Snapshot::Now => true,
+    };
+    let (batch, stats) = match state.take_batch(with_snapshot) {
         Ok(b) => b,
         Err(e) => {
             // Serializing plain data cannot fail short of a bug; keep running without advancing.
@@ -251,6 +309,6 @@ pub async fn commit_partition(state: &mut PartitionState, store: &dyn Store, shu
     if !commit_with_retry(store, &batch, shutdown).await {
         return false;
     }
-    state.record_committed(&stats, started.elapsed());
+    state.record_committed(&batch, &stats, started.elapsed());
     true
 }

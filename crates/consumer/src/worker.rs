@@ -12,7 +12,7 @@
 
 use crate::dedup::DedupConfig;
 use crate::engine::EngineConfig;
-use crate::partition::{PartitionState, RestoreError, commit_partition};
+use crate::partition::{PartitionState, RestoreError, Snapshot, commit_partition};
 use engage_bus::embedded::LogReader;
 use engage_sink::Store;
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct WorkerConfig {
     pub max_batch: usize,
     /// Records after which a commit happens before the interval is over.
     pub max_uncommitted: usize,
+    /// How often a commit also moves the checkpoint (writes the state snapshot).
+    pub snapshot_interval: Duration,
     /// Repeat suppression (event-id horizon and bound).
     pub dedup: DedupConfig,
 }
@@ -42,6 +44,7 @@ impl Default for WorkerConfig {
             commit_interval: Duration::from_millis(500),
             max_batch: 4096,
             max_uncommitted: 100_000,
+            snapshot_interval: Duration::from_secs(10),
             dedup: DedupConfig::default(),
         }
     }
@@ -65,8 +68,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
     let mut state = PartitionState::restore(store.as_ref(), config.partition, engine_config, config.dedup).await?;
-    // Everything below the committed position is done with: the log may prune it.
-    reader.release(state.position());
+    // Everything below the checkpoint is done with: the log may prune it.
+    reader.release(state.checkpoint());
     tracing::info!(partition = config.partition, position = state.position(), "consumer started");
     let mut next_commit = Instant::now() + config.commit_interval;
     loop {
@@ -80,18 +83,22 @@ pub async fn run(
             state.apply(record.offset, &record.payload);
         }
         let due = Instant::now() >= next_commit || state.pending_records() >= config.max_uncommitted;
-        if state.pending_records() > 0 && due && commit_partition(&mut state, store.as_ref(), &shutdown).await {
-            // Only a durable checkpoint lets the log prune below it.
-            reader.release(state.position());
+        let snapshot = Snapshot::Every(config.snapshot_interval);
+        if due
+            && state.needs_commit(snapshot)
+            && commit_partition(&mut state, store.as_ref(), snapshot, &shutdown).await
+        {
+            // Only a durable checkpoint lets the log prune below it (a restart replays from it).
+            reader.release(state.checkpoint());
         }
         if Instant::now() >= next_commit {
             next_commit = Instant::now() + config.commit_interval;
         }
     }
-    if state.pending_records() > 0 {
+    if state.needs_commit(Snapshot::Now) {
         let never = CancellationToken::new();
-        if commit_partition(&mut state, store.as_ref(), &never).await {
-            reader.release(state.position());
+        if commit_partition(&mut state, store.as_ref(), Snapshot::Now, &never).await {
+            reader.release(state.checkpoint());
         }
     }
     tracing::info!(partition = config.partition, position = state.position(), "consumer stopped");

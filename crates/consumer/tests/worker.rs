@@ -123,6 +123,50 @@ async fn exact_results_and_restart_from_checkpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_written_every_commit_and_a_crash_replays_from_the_older_checkpoint_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, store) = open(dir.path());
+    let store: Arc<dyn Store> = Arc::new(store);
+    // Snapshots an hour apart: after the first commit, commits write results only.
+    let config = WorkerConfig { snapshot_interval: Duration::from_secs(3600), ..config() };
+    let stop = CancellationToken::new();
+    let reader = log.reader().expect("reader");
+    let crashed =
+        tokio::spawn(worker::run(reader, store.clone(), EngineConfig::default(), config.clone(), stop.clone()));
+    let all = complete_views(30);
+    log.publish(all[..10 * 13].to_vec()).await.expect("publish");
+    wait_until(async || engagement(store.as_ref()).await.plays == 10).await;
+    let first_checkpoint = store.checkpoint(0).await.expect("checkpoint").expect("the first commit snapshots");
+    log.publish(all[10 * 13..].to_vec()).await.expect("publish");
+    wait_until(async || engagement(store.as_ref()).await.plays == 30).await;
+    // Results are visible, the checkpoint has not moved: a crash now replays 20 views.
+    assert_eq!(store.checkpoint(0).await.expect("checkpoint"), Some(first_checkpoint.clone()));
+    assert!(first_checkpoint.next_offset < log.end_offset());
+    crashed.abort(); // no graceful stop: no final snapshot
+    let _ = crashed.await;
+
+    let before = engagement(store.as_ref()).await;
+    let stop = CancellationToken::new();
+    let again = tokio::spawn(worker::run(
+        log.reader().expect("reader"),
+        store.clone(),
+        EngineConfig::default(),
+        config,
+        stop.clone(),
+    ));
+    wait_until(async || {
+        store.checkpoint(0).await.ok().flatten().is_some_and(|c| c.next_offset == first_checkpoint.next_offset)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // the replay has been written by now
+    stop.cancel();
+    again.await.expect("join").expect("worker");
+    assert_eq!(engagement(store.as_ref()).await, before, "the replay rewrote the same rows, counted nothing twice");
+    let cp = store.checkpoint(0).await.expect("checkpoint").expect("written");
+    assert_eq!(cp.next_offset, log.end_offset(), "a graceful stop snapshots");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_engine_config_is_refused_not_silently_mixed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, store) = open(dir.path());

@@ -46,6 +46,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 args.engine.engine_config(),
                 WorkerConfig {
                     commit_interval: args.tuning.commit_interval(),
+                    snapshot_interval: args.tuning.snapshot_interval(),
                     dedup: args.tuning.dedup(),
                     ..WorkerConfig::default()
                 },
@@ -65,6 +66,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 engine: args.engine.engine_config(),
                 dedup: args.tuning.dedup(),
                 commit_interval: args.tuning.commit_interval(),
+                snapshot_interval: args.tuning.snapshot_interval(),
                 ..ConsumerSettings::default()
             };
             let (store, stop) = (store.clone(), stop_consumer.clone());

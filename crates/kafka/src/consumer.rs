@@ -34,7 +34,7 @@ use crate::config::KafkaConfig;
 use crate::source::{SourceContext, SourceEvent, SourceRecord, StartAt, spawn_poll_thread};
 use engage_consumer::dedup::DedupConfig;
 use engage_consumer::engine::EngineConfig;
-use engage_consumer::partition::{Applied, PartitionState, RestoreError, commit_partition};
+use engage_consumer::partition::{Applied, PartitionState, RestoreError, Snapshot, commit_partition};
 use engage_sink::Store;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -81,6 +81,8 @@ pub struct ConsumerSettings {
     pub commit_interval: Duration,
     /// Records of one partition after which it commits before the interval is over.
     pub max_uncommitted: usize,
+    /// How often a partition's commit also moves its checkpoint (writes its state snapshot).
+    pub snapshot_interval: Duration,
     pub offset_mode: OffsetMode,
     /// librdkafka session and poll-interval timeouts (group liveness).
     pub session_timeout: Duration,
@@ -94,6 +96,7 @@ impl Default for ConsumerSettings {
             dedup: DedupConfig::default(),
             commit_interval: Duration::from_millis(1000),
             max_uncommitted: 100_000,
+            snapshot_interval: Duration::from_secs(10),
             offset_mode: OffsetMode::Checkpoint,
             session_timeout: Duration::from_secs(10),
             max_poll_interval: Duration::from_secs(60),
@@ -184,7 +187,7 @@ pub async fn run(
         let full = owned.states.values().any(|s| s.pending_records() >= settings.max_uncommitted);
         if due || full {
             let partitions: Vec<i32> = owned.states.keys().copied().collect();
-            commit(&ctx, &mut owned, &partitions).await;
+            commit(&ctx, &mut owned, &partitions, Snapshot::Every(settings.snapshot_interval)).await;
             next_commit = Instant::now() + settings.commit_interval;
         }
     };
@@ -193,7 +196,7 @@ pub async fn run(
     let never = CancellationToken::new();
     let final_ctx = Ctx { shutdown: &never, ..ctx };
     let partitions: Vec<i32> = owned.states.keys().copied().collect();
-    commit(&final_ctx, &mut owned, &partitions).await;
+    commit(&final_ctx, &mut owned, &partitions, Snapshot::Now).await;
     drop(owned);
     // Stop polling; the rebalance callback of the closing consumer finds the loop gone.
     stop.store(true, Ordering::Release);
@@ -256,7 +259,7 @@ fn apply(ctx: &Ctx<'_>, owned: &mut Owned, records: Vec<SourceRecord>) {
         metrics::counter!(UNOWNED_RECORDS).increment(unowned);
     }
     if ctx.settings.offset_mode == OffsetMode::UnsafeCommitBeforeWrite {
-        commit_group_offsets(ctx, owned, &touched, CommitMode::Sync);
+        commit_group_offsets(ctx, owned, &touched, CommitMode::Sync, PartitionState::position);
     }
 }
 
@@ -282,7 +285,8 @@ async fn assign(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32]) -> Result<
 }
 
 async fn revoke(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32]) {
-    commit(ctx, owned, partitions).await;
+    // The next owner starts right at our position: no replay.
+    commit(ctx, owned, partitions, Snapshot::Now).await;
     for p in partitions {
         owned.states.remove(p);
         owned.dead_letters.remove(p);
@@ -291,12 +295,13 @@ async fn revoke(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32]) {
 }
 
 /// Makes the pending results of `partitions` durable: dead letters first, then the store
-/// (results + checkpoint), then the group offsets.
-async fn commit(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32]) {
+/// (results, and the checkpoint when `snapshot` says so), then the group offsets (at the
+/// checkpoint: where a restart resumes).
+async fn commit(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32], snapshot: Snapshot) {
     let mut written = Vec::with_capacity(partitions.len());
     for p in partitions {
         let Some(state) = owned.states.get_mut(p) else { continue };
-        if state.pending_records() == 0 {
+        if !state.needs_commit(snapshot) {
             continue;
         }
         if let Some(letters) = owned.dead_letters.remove(p)
@@ -305,24 +310,30 @@ async fn commit(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32]) {
             owned.dead_letters.insert(*p, letters);
             continue; // shutting down before the dead letters were taken: do not pass them
         }
-        if commit_partition(state, ctx.store, ctx.shutdown).await {
+        if commit_partition(state, ctx.store, snapshot, ctx.shutdown).await {
             written.push(*p);
         }
     }
     if ctx.settings.offset_mode == OffsetMode::Checkpoint {
-        commit_group_offsets(ctx, owned, &written, CommitMode::Async);
+        commit_group_offsets(ctx, owned, &written, CommitMode::Async, PartitionState::checkpoint);
     }
 }
 
-/// Tells the group where `partitions` are (informational in checkpoint mode).
-fn commit_group_offsets(ctx: &Ctx<'_>, owned: &Owned, partitions: &[i32], mode: CommitMode) {
+/// Tells the group where `partitions` are, per `offset_of` (informational in checkpoint mode).
+fn commit_group_offsets(
+    ctx: &Ctx<'_>,
+    owned: &Owned,
+    partitions: &[i32],
+    mode: CommitMode,
+    offset_of: fn(&PartitionState) -> u64,
+) {
     if partitions.is_empty() {
         return;
     }
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         if let Some(state) = owned.states.get(p) {
-            let offset = Offset::Offset(i64::try_from(state.position()).unwrap_or(i64::MAX));
+            let offset = Offset::Offset(i64::try_from(offset_of(state)).unwrap_or(i64::MAX));
             if let Err(e) = tpl.add_partition_offset(&ctx.config.topic, *p, offset) {
                 tracing::warn!(partition = p, error = %e, "cannot build the offset commit");
             }

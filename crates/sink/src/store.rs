@@ -14,9 +14,10 @@ use serde::{Serialize, Serializer};
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Atomically (one transaction): upsert the full-state window rows (replace by
-    /// (item, app, window_start)), insert new viewers as a set (ignore existing), insert
-    /// rejected rows (ignore an existing event_id), and save the checkpoint (next offset +
-    /// engine snapshot) of `partition`. Either all of it is durable or none.
+    /// (item, app, window_start), never by an older version), insert new viewers as a set
+    /// (ignore existing), insert rejected rows (ignore an existing event_id), and, when the
+    /// batch carries a snapshot, save the checkpoint (next offset + snapshot) of `partition`.
+    /// Either all of it is durable or none.
     ///
     /// The batch is shared (`Arc`) so a caller retrying after a failure hands the same batch
     /// again without copying its rows and snapshot.
@@ -44,10 +45,14 @@ pub trait Store: Send + Sync + 'static {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommitBatch {
     pub partition: i32,
-    /// The first offset *not* covered by this batch (where a restart resumes).
+    /// The first offset *not* covered by this batch; also the version of its full-state rows.
     pub next_offset: u64,
-    /// The window engine's serialized state at `next_offset`.
-    pub snapshot: Vec<u8>,
+    /// The consumer's serialized state at `next_offset` when this batch moves the partition's
+    /// checkpoint (where a restart resumes); None to write results only. A restart then
+    /// replays from the older checkpoint and rewrites these rows identically (a lower
+    /// version never replaces a higher one), so results can be written often and the
+    /// snapshot, which grows with the open state, far less often.
+    pub snapshot: Option<Vec<u8>>,
     /// Full-state rows of every window that changed.
     pub windows: Vec<VideoWindow>,
     pub rejected: Vec<RejectedRow>,

@@ -244,7 +244,7 @@ async fn replays_and_zombie_writes_change_nothing() {
     let batch = |offset: u64, plays: u64, viewers: &[u64]| {
         Arc::new(CommitBatch {
             next_offset: offset,
-            snapshot: offset.to_le_bytes().to_vec(),
+            snapshot: Some(offset.to_le_bytes().to_vec()),
             windows: vec![window(item, t0(), plays, viewers), window(item, t0() + MINUTE, 1, &[9])],
             ..CommitBatch::default()
         })

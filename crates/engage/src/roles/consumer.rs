@@ -50,6 +50,7 @@ pub async fn run(args: ConsumerRoleArgs) -> anyhow::Result<()> {
         engine: args.engine.engine_config(),
         dedup: args.tuning.dedup(),
         commit_interval: args.tuning.commit_interval(),
+        snapshot_interval: args.tuning.snapshot_interval(),
         session_timeout: Duration::from_millis(args.session_timeout_ms),
         max_poll_interval: Duration::from_millis(args.max_poll_interval_ms),
         offset_mode: if args.fault_commit_before_write {

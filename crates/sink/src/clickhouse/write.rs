@@ -48,7 +48,8 @@ pub(super) async fn commit(store: &ClickHouseStore, batch: &CommitBatch) -> Resu
         store.insert::<RejectedInsertRow<'_>>("rejected", "insert rejected inputs", &rejected),
     )?;
     // Only now: every row the checkpoint covers is acknowledged.
-    let checkpoint = [CheckpointRow { partition_id: batch.partition, next_offset: v, snapshot: &batch.snapshot }];
+    let Some(snapshot) = &batch.snapshot else { return Ok(()) };
+    let checkpoint = [CheckpointRow { partition_id: batch.partition, next_offset: v, snapshot }];
     store.insert::<CheckpointRow<'_>>("checkpoints", "save the checkpoint", &checkpoint).await
 }
 

@@ -30,7 +30,7 @@ fn batch(partition: i32, next_offset: u64, windows: Vec<VideoWindow>) -> CommitB
     CommitBatch {
         partition,
         next_offset,
-        snapshot: next_offset.to_le_bytes().to_vec(),
+        snapshot: Some(next_offset.to_le_bytes().to_vec()),
         windows,
         ..CommitBatch::default()
     }
@@ -172,6 +172,16 @@ async fn a_stale_writer_cannot_roll_rows_or_checkpoints_back() {
     // The same version again (a replay after a crash) is a rewrite with identical content.
     store.commit(batch(0, 50, vec![window("v1", "a", 0, 7, &[1, 2, 3])]).into()).await.unwrap();
     assert_eq!(engagement(&store, "v1").await, newest);
+}
+
+#[tokio::test]
+async fn a_batch_without_a_snapshot_writes_results_and_keeps_the_checkpoint() {
+    let (_dir, store) = open();
+    store.commit(batch(0, 10, vec![window("v1", "a", 0, 1, &[1])]).into()).await.unwrap();
+    let results_only = CommitBatch { snapshot: None, ..batch(0, 30, vec![window("v1", "a", 0, 4, &[2])]) };
+    store.commit(results_only.into()).await.unwrap();
+    assert_eq!(engagement(&store, "v1").await.plays, 4, "results are written");
+    assert_eq!(store.checkpoint(0).await.unwrap().unwrap().next_offset, 10, "the checkpoint stays");
 }
 
 #[tokio::test]

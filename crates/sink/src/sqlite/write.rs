@@ -104,9 +104,9 @@ pub(crate) fn commit(conn: &mut Connection, batch: &CommitBatch) -> Result<(), S
                 .ctx("insert a rejected input")?;
         }
         super::analytics::write(&tx, batch, version)?;
-        let next_offset = counter_to_sql("next_offset", batch.next_offset)?;
-        tx.execute(UPSERT_CHECKPOINT, params![batch.partition, next_offset, batch.snapshot])
-            .ctx("save the checkpoint")?;
+        if let Some(snapshot) = &batch.snapshot {
+            tx.execute(UPSERT_CHECKPOINT, params![batch.partition, version, snapshot]).ctx("save the checkpoint")?;
+        }
     }
     tx.commit().ctx("commit the batch")
 }
