@@ -41,8 +41,12 @@ pub fn batches(seed: u64, batches: usize) -> Vec<CommitBatch> {
         // Time advances with the batches; windows older than 5 minutes are final.
         let now_window = (b as i64 / 2) * MINUTE;
         let final_before = now_window - 5 * MINUTE;
-        let mut batch =
-            CommitBatch { partition: 0, next_offset, snapshot: Some(vec![b as u8; 1 + b % 7]), ..CommitBatch::default() };
+        let mut batch = CommitBatch {
+            partition: 0,
+            next_offset,
+            snapshot: Some(vec![b as u8; 1 + b % 7]),
+            ..CommitBatch::default()
+        };
         for _ in 0..rng.usize(3..9) {
             let key = (rng.usize(..ITEMS.len()), rng.usize(..APPS.len()), now_window - rng.i64(0..4) * MINUTE);
             let (c, viewers) = windows.entry(key).or_insert_with(|| (VideoCounters::default(), BTreeSet::new()));
