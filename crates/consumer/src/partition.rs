@@ -244,19 +244,20 @@ impl PartitionState {
     }
 }
 
-/// Writes `batch`, retrying with capped exponential backoff until it succeeds. Returns false
-/// only when `shutdown` fires first: the batch was then not written and the last good
-/// checkpoint stands, so nothing is lost (a restart replays from it).
-pub async fn commit_with_retry(store: &dyn Store, batch: &Arc<CommitBatch>, shutdown: &CancellationToken) -> bool {
+/// Writes `batches` (see [`Store::commit_all`]), retrying with capped exponential backoff
+/// until it succeeds. Returns false only when `shutdown` fires first: the last good
+/// checkpoints then stand, so nothing is lost (a restart replays from them).
+pub async fn commit_with_retry(store: &dyn Store, batches: &[Arc<CommitBatch>], shutdown: &CancellationToken) -> bool {
     let mut backoff = Duration::from_millis(100);
     loop {
-        // A cheap handle: a retry hands over the same batch, nothing is copied.
-        match store.commit(Arc::clone(batch)).await {
+        // Cheap handles: a retry hands over the same batches, nothing is copied.
+        match store.commit_all(batches).await {
             Ok(()) => return true,
             Err(e) => {
                 metrics::counter!(m::COMMIT_FAILURES).increment(1);
+                let partitions: Vec<i32> = batches.iter().map(|b| b.partition).collect();
                 tracing::warn!(
-                    partition = batch.partition,
+                    ?partitions,
                     error = %e,
                     retry_in_ms = backoff.as_millis() as u64,
                     "commit failed; retrying"
@@ -293,22 +294,40 @@ pub async fn commit_partition(
     snapshot: Snapshot,
     shutdown: &CancellationToken,
 ) -> bool {
+    commit_partitions(&mut [state], store, snapshot, shutdown).await
+}
+
+/// Flushes the pending changes of several partitions and writes them in one
+/// [`Store::commit_all`] (retrying), then reports each. Returns false when shutdown
+/// interrupted the retries (nothing advanced).
+pub async fn commit_partitions(
+    states: &mut [&mut PartitionState],
+    store: &dyn Store,
+    snapshot: Snapshot,
+    shutdown: &CancellationToken,
+) -> bool {
     let started = Instant::now();
-    let with_snapshot = match snapshot {
-        Snapshot::Every(every) => state.snapshot_due(every),
-        Snapshot::Now => true,
-    };
-    let (batch, stats) = match state.take_batch(with_snapshot) {
-        Ok(b) => b,
-        Err(e) => {
-            // Serializing plain data cannot fail short of a bug; keep running without advancing.
-            tracing::error!(partition = state.partition, error = %e, "engine snapshot failed; not committing");
-            return false;
+    let mut taken = Vec::with_capacity(states.len());
+    for state in states.iter_mut() {
+        let with_snapshot = match snapshot {
+            Snapshot::Every(every) => state.snapshot_due(every),
+            Snapshot::Now => true,
+        };
+        match state.take_batch(with_snapshot) {
+            Ok(b) => taken.push(b),
+            Err(e) => {
+                // Serializing plain data cannot fail short of a bug; keep running without advancing.
+                tracing::error!(partition = state.partition, error = %e, "engine snapshot failed; not committing");
+                return false;
+            }
         }
-    };
-    if !commit_with_retry(store, &batch, shutdown).await {
-        return false;
     }
-    state.record_committed(&batch, &stats, started.elapsed());
+    let batches: Vec<Arc<CommitBatch>> = taken.iter().map(|(batch, _)| Arc::clone(batch)).collect();
+    if batches.is_empty() || !commit_with_retry(store, &batches, shutdown).await {
+        return batches.is_empty();
+    }
+    for (state, (batch, stats)) in states.iter_mut().zip(&taken) {
+        state.record_committed(batch, stats, started.elapsed());
+    }
     true
 }

@@ -34,7 +34,7 @@ use crate::config::KafkaConfig;
 use crate::source::{SourceContext, SourceEvent, SourceRecord, StartAt, spawn_poll_thread};
 use engage_consumer::dedup::DedupConfig;
 use engage_consumer::engine::EngineConfig;
-use engage_consumer::partition::{Applied, PartitionState, RestoreError, Snapshot, commit_partition};
+use engage_consumer::partition::{Applied, PartitionState, RestoreError, Snapshot, commit_partitions};
 use engage_sink::Store;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -298,9 +298,9 @@ async fn revoke(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32]) {
 /// (results, and the checkpoint when `snapshot` says so), then the group offsets (at the
 /// checkpoint: where a restart resumes).
 async fn commit(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32], snapshot: Snapshot) {
-    let mut written = Vec::with_capacity(partitions.len());
+    let mut ready = Vec::with_capacity(partitions.len());
     for p in partitions {
-        let Some(state) = owned.states.get_mut(p) else { continue };
+        let Some(state) = owned.states.get(p) else { continue };
         if !state.needs_commit(snapshot) {
             continue;
         }
@@ -310,12 +310,16 @@ async fn commit(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32], snapshot: 
             owned.dead_letters.insert(*p, letters);
             continue; // shutting down before the dead letters were taken: do not pass them
         }
-        if commit_partition(state, ctx.store, snapshot, ctx.shutdown).await {
-            written.push(*p);
-        }
+        ready.push(*p);
+    }
+    // All partitions in one store commit: one INSERT per table, not one per partition.
+    let mut states: Vec<&mut PartitionState> =
+        owned.states.iter_mut().filter(|(p, _)| ready.contains(p)).map(|(_, s)| s).collect();
+    if !commit_partitions(&mut states, ctx.store, snapshot, ctx.shutdown).await {
+        return;
     }
     if ctx.settings.offset_mode == OffsetMode::Checkpoint {
-        commit_group_offsets(ctx, owned, &written, CommitMode::Async, PartitionState::checkpoint);
+        commit_group_offsets(ctx, owned, &ready, CommitMode::Async, PartitionState::checkpoint);
     }
 }
 

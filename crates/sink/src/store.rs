@@ -22,6 +22,16 @@ pub trait Store: Send + Sync + 'static {
     /// The batch is shared (`Arc`) so a caller retrying after a failure hands the same batch
     /// again without copying its rows and snapshot.
     async fn commit(&self, batch: std::sync::Arc<CommitBatch>) -> Result<(), StoreError>;
+    /// Commits the batches of several partitions (a consumer owning many). Each batch has
+    /// [`Store::commit`]'s guarantees; a store may merge them into fewer writes (ClickHouse:
+    /// one INSERT per table for all). On an error some may be durable: every batch is
+    /// idempotent, so the caller retries them all.
+    async fn commit_all(&self, batches: &[std::sync::Arc<CommitBatch>]) -> Result<(), StoreError> {
+        for batch in batches {
+            self.commit(std::sync::Arc::clone(batch)).await?;
+        }
+        Ok(())
+    }
     /// The last committed checkpoint of a partition, None if never committed.
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError>;
     /// Engagement of one item (optionally one app) over a range, with its timeline.

@@ -278,6 +278,38 @@ async fn replays_and_zombie_writes_change_nothing() {
 }
 
 #[tokio::test]
+async fn several_partitions_commit_in_one_insert_per_table_with_their_own_versions() {
+    let (store, config) = migrated("commit_all").await;
+    let part = |partition: i32, item: &str, offset: u64, plays: u64, snapshot: bool| {
+        Arc::new(CommitBatch {
+            partition,
+            next_offset: offset,
+            snapshot: snapshot.then(|| offset.to_le_bytes().to_vec()),
+            windows: vec![window(item, t0(), plays, &[u64::from(partition as u32) + 1])],
+            ..CommitBatch::default()
+        })
+    };
+    store.commit_all(&[part(0, "p0", 900, 3, true), part(1, "p1", 20, 5, false)]).await.unwrap();
+    // One INSERT makes one part: both partitions' rows are in it.
+    let parts = tsv(&config, "SELECT uniqExact(_part) FROM video_windows WHERE item IN ('p0', 'p1')").await;
+    assert_eq!(parts.trim(), "1", "one INSERT for both partitions' windows");
+    let plays = |item: &'static str| {
+        let store = &store;
+        async move {
+            let q = ItemQuery { item: item.into(), app: None, range: TimeRange::ALL };
+            store.item_engagement(&q).await.unwrap().plays
+        }
+    };
+    assert_eq!((plays("p0").await, plays("p1").await), (3, 5));
+    // Each row kept its own partition's version: p1's next write at 21 wins over 20,
+    // although p0's rows in the same insert were at 900.
+    store.commit_all(&[part(1, "p1", 21, 6, true)]).await.unwrap();
+    assert_eq!(plays("p1").await, 6);
+    assert_eq!(store.checkpoint(0).await.unwrap().unwrap().next_offset, 900);
+    assert_eq!(store.checkpoint(1).await.unwrap().unwrap().next_offset, 21, "results-only batches keep no checkpoint");
+}
+
+#[tokio::test]
 async fn commits_fail_as_retryable_while_clickhouse_is_down_and_succeed_exactly_after() {
     let dir = tempfile::tempdir().unwrap();
     // Its own front, even when CLICKHOUSE_URL names a server: this one gets killed.

@@ -216,7 +216,12 @@ async fn bounded<T>(
 #[async_trait::async_trait]
 impl Store for ClickHouseStore {
     async fn commit(&self, batch: std::sync::Arc<CommitBatch>) -> Result<(), StoreError> {
-        write::commit(self, &batch).await
+        write::commit(self, &[&batch]).await
+    }
+
+    async fn commit_all(&self, batches: &[std::sync::Arc<CommitBatch>]) -> Result<(), StoreError> {
+        let batches: Vec<&CommitBatch> = batches.iter().map(|b| b.as_ref()).collect();
+        write::commit(self, &batches).await
     }
 
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {

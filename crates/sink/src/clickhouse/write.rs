@@ -1,4 +1,5 @@
-//! The write path: one consumer batch as one INSERT per non-empty table, checkpoint last.
+//! The write path: consumer batches (one per partition) as one INSERT per non-empty table,
+//! checkpoints last.
 //!
 //! The data inserts run concurrently (they are independent); the checkpoint is inserted only
 //! after every one of them was acknowledged. Full-state rows carry `version = next_offset`.
@@ -13,29 +14,43 @@ use crate::store::CommitBatch;
 use clickhouse::{Client, Row, RowWrite};
 use std::time::Duration;
 
-/// Writes `batch`: data rows first, then the checkpoint.
-pub(super) async fn commit(store: &ClickHouseStore, batch: &CommitBatch) -> Result<(), StoreError> {
-    crate::sqlite::write::check_shapes(batch)?;
-    let v = batch.next_offset;
-    let windows: Vec<_> = batch.windows.iter().map(|w| VideoWindowRow::new(w, v)).collect();
-    let viewers: Vec<_> = batch
-        .windows
-        .iter()
-        .flat_map(|w| {
+/// Writes `batches` (one per partition, or a single one): data rows first, one INSERT per
+/// non-empty table for all of them, then the checkpoints, one INSERT. Each row carries its own
+/// batch's version, so merging partitions changes nothing but the number of inserts.
+pub(super) async fn commit(store: &ClickHouseStore, batches: &[&CommitBatch]) -> Result<(), StoreError> {
+    for batch in batches {
+        crate::sqlite::write::check_shapes(batch)?;
+    }
+    let mut windows = Vec::new();
+    let mut viewers = Vec::new();
+    let mut session_windows = Vec::new();
+    let mut summaries = Vec::new();
+    let mut page_views = Vec::new();
+    let mut traits = Vec::new();
+    let mut events = Vec::new();
+    let mut rejected = Vec::new();
+    let mut checkpoints = Vec::new();
+    for batch in batches {
+        let v = batch.next_offset;
+        windows.extend(batch.windows.iter().map(|w| VideoWindowRow::new(w, v)));
+        viewers.extend(batch.windows.iter().flat_map(|w| {
             w.new_viewers.iter().map(|&viewer| ViewerRow {
                 item: &w.item,
                 app: &w.app,
                 window_start: w.window_start_ms,
                 viewer,
             })
-        })
-        .collect();
-    let session_windows: Vec<_> = batch.session_windows.iter().map(|w| SessionWindowRow::new(w, v)).collect();
-    let summaries: Vec<_> = batch.session_summaries.iter().map(|s| SessionSummaryRow::new(s, v)).collect();
-    let page_views: Vec<_> = batch.page_views.iter().map(|p| PageViewRow::new(p, v)).collect();
-    let traits: Vec<_> = batch.user_traits.iter().map(UserTraitsRow::new).collect();
-    let events: Vec<_> = batch.analytics_events.iter().map(AnalyticsEventRow::new).collect();
-    let rejected: Vec<_> = batch.rejected.iter().map(RejectedInsertRow::new).collect();
+        }));
+        session_windows.extend(batch.session_windows.iter().map(|w| SessionWindowRow::new(w, v)));
+        summaries.extend(batch.session_summaries.iter().map(|s| SessionSummaryRow::new(s, v)));
+        page_views.extend(batch.page_views.iter().map(|p| PageViewRow::new(p, v)));
+        traits.extend(batch.user_traits.iter().map(UserTraitsRow::new));
+        events.extend(batch.analytics_events.iter().map(AnalyticsEventRow::new));
+        rejected.extend(batch.rejected.iter().map(RejectedInsertRow::new));
+        if let Some(snapshot) = &batch.snapshot {
+            checkpoints.push(CheckpointRow { partition_id: batch.partition, next_offset: v, snapshot });
+        }
+    }
 
     tokio::try_join!(
         store.insert::<VideoWindowRow<'_>>("video_windows", "insert video windows", &windows),
@@ -47,10 +62,8 @@ pub(super) async fn commit(store: &ClickHouseStore, batch: &CommitBatch) -> Resu
         store.insert::<AnalyticsEventRow<'_>>("analytics_events", "insert analytics events", &events),
         store.insert::<RejectedInsertRow<'_>>("rejected", "insert rejected inputs", &rejected),
     )?;
-    // Only now: every row the checkpoint covers is acknowledged.
-    let Some(snapshot) = &batch.snapshot else { return Ok(()) };
-    let checkpoint = [CheckpointRow { partition_id: batch.partition, next_offset: v, snapshot }];
-    store.insert::<CheckpointRow<'_>>("checkpoints", "save the checkpoint", &checkpoint).await
+    // Only now: every row the checkpoints cover is acknowledged.
+    store.insert::<CheckpointRow<'_>>("checkpoints", "save the checkpoints", &checkpoints).await
 }
 
 impl ClickHouseStore {
