@@ -252,7 +252,7 @@ impl Job {
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(error = %e, "bus refused CDN log records; answering 503");
+                m::warn_refused("CDN log records", &e);
                 let mut resp = self.answer_stopped(StatusCode::SERVICE_UNAVAILABLE, &format!("unavailable: {e}"));
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
                 Err(resp)

@@ -26,3 +26,21 @@ pub(crate) fn describe() {
     describe_counter!(CDN_LOG_LINES, Unit::Count, "CDN access-log lines by outcome and reason.");
     describe_counter!(CLOCK_CORRECTED, Unit::Count, "Client timestamps replaced by the receive time.");
 }
+
+/// Logs a bus refusal (answered 503) at most once a second per process, with how many were
+/// refused since the last line: an outage refuses every request, and one warning per request
+/// would flood the logs. Every refusal is counted in the metrics regardless.
+pub(crate) fn warn_refused(what: &'static str, error: &engage_bus::PublishError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let last = LAST_SECOND.load(Ordering::Relaxed);
+    if now > last && LAST_SECOND.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        let also = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(%error, refused_since_last_line = also, "bus refused {what}; answering 503");
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}

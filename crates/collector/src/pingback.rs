@@ -120,7 +120,7 @@ pub(crate) fn pingback_record(c: &Collector, p: &Pingback, origin: &Origin<'_>, 
 
 fn unavailable(e: PublishError) -> Response {
     metrics::counter!(m::PINGBACKS, "outcome" => "unavailable").increment(1);
-    tracing::warn!(error = %e, "bus refused a pingback; answering 503");
+    m::warn_refused("a pingback", &e);
     let mut resp = gif(StatusCode::SERVICE_UNAVAILABLE, Some(format!("unavailable: {e}")));
     resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     resp

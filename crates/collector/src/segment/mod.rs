@@ -263,7 +263,7 @@ fn success(rejected: Vec<ItemRejection>) -> Response {
 
 fn unavailable(e: engage_bus::PublishError, events: u64) -> Response {
     metrics::counter!(m::ANALYTICS, "outcome" => "unavailable").increment(events);
-    tracing::warn!(error = %e, "bus refused analytics events; answering 503");
+    m::warn_refused("analytics events", &e);
     let body = serde_json::json!({"success": false, "code": "unavailable", "message": e.to_string()});
     let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
