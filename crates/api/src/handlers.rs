@@ -6,7 +6,7 @@ use crate::params::{self, ParamError};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use engage_sink::{AppSummary, ItemEngagement, ItemSummary, RejectedRow, SessionEngagement, Store};
+use engage_sink::{AppSummary, ItemEngagement, ItemSummary, RejectedRow, SessionEngagement, SessionListing, Store};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -23,6 +23,12 @@ pub(crate) struct Items {
 #[derive(Debug, Serialize)]
 pub(crate) struct Apps {
     apps: Vec<AppSummary>,
+}
+
+/// `{"sessions": [...]}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Sessions {
+    sessions: Vec<SessionListing>,
 }
 
 /// `{"rejected": [...]}`.
@@ -68,6 +74,15 @@ pub(crate) async fn recent_rejected(
 ) -> Result<Json<Rejected>, ApiError> {
     let limit = params::rejected_limit(query.as_deref())?;
     Ok(Json(Rejected { rejected: store.recent_rejected(limit).await? }))
+}
+
+/// `GET /api/v1/sessions`: webinar sessions active in the range, most attendees first.
+pub(crate) async fn top_sessions(
+    State(store): State<SharedStore>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Sessions>, ApiError> {
+    let q = params::top_items_query(query.as_deref())?;
+    Ok(Json(Sessions { sessions: store.top_sessions(q.range, q.limit).await? }))
 }
 
 /// `GET /api/v1/sessions/{session_id}/engagement`: 404 until the session has been seen.

@@ -15,6 +15,8 @@
 //! - `GET /api/v1/items?from=&to=&limit=` (limit 1..=1000, default 20) → `{"items": [...]}`
 //! - `GET /api/v1/items/{item}/apps?from=&to=` → `{"apps": [...]}`
 //! - `GET /api/v1/rejected?limit=` (limit 1..=1000, default 100) → `{"rejected": [...]}`
+//! - `GET /api/v1/sessions?from=&to=&limit=` → `{"sessions": [...]}`: webinar sessions with a
+//!   window in the range, unique attendees desc (limit 1..=1000, default 20)
 //! - `GET /api/v1/sessions/{session_id}/engagement` → a webinar session's summary and
 //!   timeline (404 when the session was never seen)
 
@@ -39,6 +41,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         .route("/api/v1/items/{item}/engagement", get(handlers::item_engagement))
         .route("/api/v1/items/{item}/apps", get(handlers::item_apps))
         .route("/api/v1/rejected", get(handlers::recent_rejected))
+        .route("/api/v1/sessions", get(handlers::top_sessions))
         .route("/api/v1/sessions/{session_id}/engagement", get(handlers::session_engagement))
         .with_state(store)
 }

@@ -195,6 +195,22 @@ async fn an_unknown_item_has_zeros_and_null_rates() {
 }
 
 #[tokio::test]
+async fn webinar_sessions_are_listed_with_their_figures() {
+    let (_dir, app) = fixture().await;
+    let (status, body) = get(&app, "/api/v1/sessions").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["sessions"],
+        json!([{"session_id": "web 1", "started_at": T0, "ended_at": T0 + 2 * MIN, "unique_attendees": 3,
+                "peak_concurrent": 3, "avg_attendance_seconds": 60.0, "engaged_share": 1.0 / 3.0}])
+    );
+    // A range without any of its windows lists nothing; bad parameters are a 400.
+    let later = format!("/api/v1/sessions?from={}", T0 + 10 * MIN);
+    assert_eq!(get(&app, &later).await.1["sessions"], json!([]));
+    assert_eq!(get(&app, "/api/v1/sessions?limit=0").await.0, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn top_items_are_listed_by_plays() {
     let (_dir, app) = fixture().await;
     let (status, body) = get(&app, "/api/v1/items").await;
