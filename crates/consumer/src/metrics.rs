@@ -19,7 +19,8 @@ pub const ANALYTICS_EVENTS: &str = "engage_consumer_analytics_events_total";
 pub const UNDECODABLE: &str = "engage_consumer_undecodable_total";
 /// Commits (checkpoint + results) written.
 pub const COMMITS: &str = "engage_consumer_commits_total";
-/// Commits that failed and were retried.
+/// Commits that failed and were retried, by `kind`: transient, or needs_operator (a schema
+/// to migrate, credentials: retried until fixed).
 pub const COMMIT_FAILURES: &str = "engage_consumer_commit_failures_total";
 /// Window rows written.
 pub const WINDOWS_WRITTEN: &str = "engage_consumer_windows_written_total";

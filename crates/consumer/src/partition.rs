@@ -254,14 +254,17 @@ pub async fn commit_with_retry(store: &dyn Store, batches: &[Arc<CommitBatch>], 
         match store.commit_all(batches).await {
             Ok(()) => return true,
             Err(e) => {
-                metrics::counter!(m::COMMIT_FAILURES).increment(1);
+                let kind = if e.is_transient() { "transient" } else { "needs_operator" };
+                metrics::counter!(m::COMMIT_FAILURES, "kind" => kind).increment(1);
                 let partitions: Vec<i32> = batches.iter().map(|b| b.partition).collect();
-                tracing::warn!(
-                    ?partitions,
-                    error = %e,
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "commit failed; retrying"
-                );
+                let retry_in_ms = backoff.as_millis() as u64;
+                if e.is_transient() {
+                    tracing::warn!(?partitions, error = %e, retry_in_ms, "commit failed; retrying");
+                } else {
+                    // Retrying cannot fix this by itself (a schema to migrate, a full disk,
+                    // credentials); keep retrying so it heals once the operator acts.
+                    tracing::error!(?partitions, error = %e, retry_in_ms, "commit failed and needs an operator; retrying");
+                }
                 tokio::select! {
                     () = tokio::time::sleep(jittered(backoff)) => {}
                     () = shutdown.cancelled() => return false,
