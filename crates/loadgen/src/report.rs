@@ -17,6 +17,8 @@ pub struct Outcome {
     /// The reason code of a refusal (`X-Engage-Error`).
     pub reason: Option<String>,
     pub latency: Duration,
+    /// How often it was sent again after a 503.
+    pub retried: u32,
 }
 
 /// Totals of a run.
@@ -28,8 +30,11 @@ pub struct Report {
     pub by_status: BTreeMap<String, u64>,
     /// Answers other than expected, excluding 503 (the collector asked to retry later).
     pub mismatches: u64,
-    /// 503 answers: backpressure, not an error of the generator or the collector.
+    /// Final 503 answers (after the retries): backpressure, not an error of the generator or
+    /// the collector.
     pub unavailable: u64,
+    /// Requests sent again after a 503 (each retry counted).
+    pub retried_after_503: u64,
     /// Requests that got no HTTP answer.
     pub failed: u64,
     pub lane_panicked: u64,
@@ -41,6 +46,7 @@ pub struct Report {
 impl Report {
     pub(crate) fn add(&mut self, o: Outcome) {
         self.sent += 1;
+        self.retried_after_503 += u64::from(o.retried);
         *self.by_route.entry(o.route).or_default() += 1;
         let expect = match o.expect {
             Expect::Accepted => "accepted".to_string(),
@@ -98,7 +104,11 @@ impl fmt::Display for Report {
             ms(r.latency(0.99)),
             ms(r.latency(1.0))
         )?;
-        write!(f, "unexpected answers: {}, 503: {}, no answer: {}", r.mismatches, r.unavailable, r.failed)?;
+        write!(
+            f,
+            "unexpected answers: {}, 503 after retries: {} (retried {} times), no answer: {}",
+            r.mismatches, r.unavailable, r.retried_after_503, r.failed
+        )?;
         for m in &r.first_mismatches {
             write!(f, "\n  {m}")?;
         }
@@ -112,6 +122,7 @@ mod tests {
 
     fn outcome(expect: Expect, status: u16, reason: Option<&str>) -> Outcome {
         Outcome {
+            retried: 0,
             expect,
             route: "/ping/dot.gif",
             status: Some(status),
