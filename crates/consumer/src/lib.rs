@@ -1,7 +1,7 @@
 //! The consumer: turns the raw event stream into per-window engagement rollups.
 //!
 //! # Layout
-//! - [`engine`]: the window engine, pure (no tokio, no I/O, no clock): `record(event)`,
+//! - [`engine`]: re-export of the pure window engine crate (`engage-engine`): `record(event)`,
 //!   `flush()`. View state machines, event-time windows, watermark, lateness.
 //! - [`decode`]: bus record → engine input (or a kept rejection).
 //! - [`analytics`]: analytics events → engine input, raw rows and user traits.
@@ -16,7 +16,7 @@
 pub mod analytics;
 pub mod decode;
 pub mod dedup;
-pub mod engine;
+pub use engage_engine as engine;
 pub mod metrics;
 pub mod partition;
 pub mod snapshot;

@@ -4,7 +4,7 @@
 use engage_model::pingback::EventKind::*;
 
 use super::*;
-use crate::engine::EngineConfigError;
+use crate::EngineConfigError;
 
 #[test]
 fn late_events_are_rejected_and_not_applied() {

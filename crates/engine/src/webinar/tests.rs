@@ -2,7 +2,7 @@
 //! peaks across window boundaries, page views, and exact snapshot/restore (property test).
 
 use super::*;
-use crate::engine::{Engine, EngineConfig};
+use crate::{Engine, EngineConfig};
 use engage_model::webinar::SessionWindowCounts;
 use proptest::prelude::*;
 
