@@ -88,6 +88,10 @@ pub struct Received<'a> {
     pub received_at_ms: i64,
     pub event_time_ms: i64,
     pub viewer_key: u64,
+    /// The viewer key under the previous day's salt, in the first hours of a UTC day (else 0).
+    pub prev_viewer_key: u64,
+    /// The collector's own clock when it accepted the input.
+    pub ingested_at_ms: i64,
     pub app_key: &'a str,
     pub app_version: &'a str,
     pub user_agent: &'a str,
@@ -113,6 +117,8 @@ pub fn pingback_event(p: &Pingback, ctx: &Received<'_>) -> RawEvent {
         source: ctx.source as i32,
         viewer_key: ctx.viewer_key,
         app: Some(App { key: ctx.app_key.into(), version: ctx.app_version.into(), user_agent: ctx.user_agent.into() }),
+        ingested_at_ms: ctx.ingested_at_ms,
+        prev_viewer_key: ctx.prev_viewer_key,
         body: Some(Body::Pingback(PingbackBody {
             item: p.item.clone(),
             event: PingbackEvent::from(p.event) as i32,
@@ -141,6 +147,8 @@ pub fn rejected_event(received_at_ms: i64, route: &str, reason_code: &str, reaso
         source: Source::Unspecified as i32,
         viewer_key: 0,
         app: None,
+        ingested_at_ms: received_at_ms,
+        prev_viewer_key: 0,
         body: Some(Body::Rejected(Rejected {
             reason_code: reason_code.into(),
             reason: reason.into(),
@@ -162,6 +170,8 @@ mod tests {
             received_at_ms: 10,
             event_time_ms: 9,
             viewer_key: 42,
+            prev_viewer_key: 0,
+            ingested_at_ms: 10,
             app_key: "A/B",
             app_version: "1",
             user_agent: "A/B 1",

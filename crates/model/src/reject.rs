@@ -24,8 +24,13 @@ pub enum RejectReason {
     InvalidUpdateProgress,
     InvalidViewId,
     InvalidUserAgent,
-    /// Accepted by the collector, but its window was already final when it reached the engine.
+    /// Accepted by the collector, but its window was already final when it reached the engine
+    /// (only in history written before the lateness horizon moved to the edge).
     LateEvent,
+    /// Older than the allowed lateness by the collector's own clock: refused at the edge.
+    BeyondHorizon,
+    /// Later than the collector's own clock plus the tolerance: refused at the edge.
+    FutureTimestamp,
     /// A message on the bus that does not decode as a `RawEvent`.
     Undecodable,
     /// The body is not JSON, or not the JSON object expected.
@@ -46,7 +51,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every code, for documentation and for pre-registering metrics.
-    pub const ALL: [RejectReason; 24] = [
+    pub const ALL: [RejectReason; 26] = [
         Self::QueryTooLong,
         Self::DuplicateParameter,
         Self::MissingItem,
@@ -63,6 +68,8 @@ impl RejectReason {
         Self::InvalidViewId,
         Self::InvalidUserAgent,
         Self::LateEvent,
+        Self::BeyondHorizon,
+        Self::FutureTimestamp,
         Self::Undecodable,
         Self::InvalidJson,
         Self::Unauthorized,
@@ -91,6 +98,8 @@ impl RejectReason {
             Self::InvalidViewId => "invalid_view_id",
             Self::InvalidUserAgent => "invalid_user_agent",
             Self::LateEvent => "late_event",
+            Self::BeyondHorizon => "beyond_horizon",
+            Self::FutureTimestamp => "future_timestamp",
             Self::Undecodable => "undecodable",
             Self::InvalidJson => "invalid_json",
             Self::Unauthorized => "unauthorized",

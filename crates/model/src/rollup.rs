@@ -1,8 +1,20 @@
 //! Per-window aggregates: what the window engine emits and every store persists.
 //!
-//! A rollup row carries the *full state* of one window (never a delta), so writing the
-//! same row twice, or rewriting it as the window changes, is idempotent. Only the set
-//! of viewers is shipped as additions (`new_viewers`), which stores insert as a set.
+//! # Generations: rows that sum
+//! A window's numbers are the *sum* of its rows. Each row belongs to one *generation* of
+//! the window in one partition: the stretch during which the engine held that window in
+//! memory. A row carries the full state of its generation (never a delta of a delta), so
+//! writing it twice, or rewriting it as the generation changes, is idempotent (stores keep
+//! the row of the highest version, the position of the batch that wrote it). When data
+//! arrives for a window the engine no longer holds (late CDN logs, a correction to a view
+//! that ended hours ago), the engine opens a new generation for it: a new row that adds to
+//! the rows already written. So late data corrects written windows without the engine
+//! holding 48 hours of windows in memory.
+//!
+//! Counters are signed: a correction retracts what a view contributed before (weight -1)
+//! and adds what it contributes now (+1), so one generation may hold negative counts; the
+//! sum over all rows of a window never is. Viewers are a weighted set in the same way: a
+//! viewer has a play in a window when their weights over all rows sum to more than 0.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,35 +23,38 @@ pub const RETENTION_SEGMENTS: usize = 100;
 /// Number of percent positions for exits and seeks: `0..=100`.
 pub const PERCENT_POSITIONS: usize = 101;
 
-/// The additive video counters of one (item, application, window).
+/// The additive video counters of one (item, application, window) generation. Signed:
+/// see the module documentation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoCounters {
     /// `initialized` events that started a view.
-    pub impressions: u64,
+    pub impressions: i64,
     /// Views whose first `firstplay` fell in this window.
-    pub plays: u64,
+    pub plays: i64,
     /// Plays of level-2 views (`il=2`).
-    pub engaged_plays: u64,
+    pub engaged_plays: i64,
     /// Views that sent `stop` at 100 (once per view).
-    pub completions: u64,
+    pub completions: i64,
     /// `pause` events.
-    pub pauses: u64,
+    pub pauses: i64,
     /// Events equal (event and progress) to the previous event of their view: not counted.
-    pub duplicates: u64,
+    pub duplicates: i64,
     /// Level-2 events sent with `il=1` (or no `il`): accepted, not parsed.
-    pub ignored: u64,
+    pub ignored: i64,
+    /// Level-2 events of a view that never started (no `firstplay`): counted apart.
+    pub orphans: i64,
     /// Views left playing or paused that were closed by silence or a new `initialized`.
-    pub abandons: u64,
+    pub abandons: i64,
     /// Views that were playing at any moment of the window.
-    pub active_views: u64,
+    pub active_views: i64,
     /// `retention[s]`: views that watched segment `[s, s+1)` for the first time in this window.
-    pub retention: Vec<u64>,
+    pub retention: Vec<i64>,
     /// `exits[p]`: views that ended (stop or abandonment) at percent `p`.
-    pub exits: Vec<u64>,
+    pub exits: Vec<i64>,
     /// `seek_from[p]`: seeks that started at percent `p`.
-    pub seek_from: Vec<u64>,
+    pub seek_from: Vec<i64>,
     /// `seek_to[p]`: seeks that landed at percent `p`.
-    pub seek_to: Vec<u64>,
+    pub seek_to: Vec<i64>,
 }
 
 impl Default for VideoCounters {
@@ -52,6 +67,7 @@ impl Default for VideoCounters {
             pauses: 0,
             duplicates: 0,
             ignored: 0,
+            orphans: 0,
             abandons: 0,
             active_views: 0,
             retention: vec![0; RETENTION_SEGMENTS],
@@ -72,6 +88,7 @@ impl VideoCounters {
         self.pauses += other.pauses;
         self.duplicates += other.duplicates;
         self.ignored += other.ignored;
+        self.orphans += other.orphans;
         self.abandons += other.abandons;
         self.active_views += other.active_views;
         add_into(&mut self.retention, &other.retention);
@@ -81,7 +98,7 @@ impl VideoCounters {
     }
 }
 
-fn add_into(into: &mut Vec<u64>, from: &[u64]) {
+fn add_into(into: &mut Vec<i64>, from: &[i64]) {
     if into.len() < from.len() {
         into.resize(from.len(), 0);
     }
@@ -90,7 +107,7 @@ fn add_into(into: &mut Vec<u64>, from: &[u64]) {
     }
 }
 
-/// The full state of one video window, as emitted by the engine.
+/// The full state of one generation of one video window, as emitted by the engine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoWindow {
     pub item: String,
@@ -100,10 +117,48 @@ pub struct VideoWindow {
     pub window_start_ms: i64,
     /// Exclusive end, epoch milliseconds.
     pub window_end_ms: i64,
-    /// True once the watermark passed `window_end_ms` plus the allowed lateness:
-    /// this row will not change again.
-    pub is_final: bool,
+    /// Which generation of the window in its partition this row is (the position of the
+    /// record that opened it): rows of one window with different generations sum.
+    pub generation: u64,
+    /// The generation's counters, full state (signed).
     pub counters: VideoCounters,
-    /// Viewer keys with a play in this window that were not in any earlier emission of it.
-    pub new_viewers: Vec<u64>,
+    /// Viewer weights of this generation that changed since its previous emission, each
+    /// with its full weight in the generation (0: no longer present in this generation).
+    pub viewers: Vec<(u64, i64)>,
+}
+
+impl VideoCounters {
+    /// Whether every counter and histogram slot is 0.
+    pub fn is_zero(&self) -> bool {
+        let scalars = [
+            self.impressions,
+            self.plays,
+            self.engaged_plays,
+            self.completions,
+            self.pauses,
+            self.duplicates,
+            self.ignored,
+            self.orphans,
+            self.abandons,
+            self.active_views,
+        ];
+        scalars.iter().all(|n| *n == 0)
+            && [&self.retention, &self.exits, &self.seek_from, &self.seek_to].iter().all(|h| h.iter().all(|n| *n == 0))
+    }
+}
+
+/// A serialized engine state kept in the store while it may still be needed: a view key's
+/// timeline after it left memory, so an event arriving late (up to the lateness horizon)
+/// can re-derive the view exactly. Written in commit batches, read back by key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedState {
+    /// A 16-byte hash of the state's key (for video: item and viewer or view id).
+    pub key: [u8; 16],
+    /// The partition position when it was archived: a replay after a crash reads the newest
+    /// version at or below its own position, so it sees exactly what the first run saw.
+    pub version: u64,
+    /// Event time after which nothing can reach this state any more (the store may delete it).
+    pub expires_at_ms: i64,
+    /// The serialized state (engine-defined format).
+    pub state: Vec<u8>,
 }

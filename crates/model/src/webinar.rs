@@ -56,7 +56,10 @@ pub struct SessionSummary {
     pub stream_ms: BTreeMap<String, u64>,
 }
 
-/// Page (or screen) views of one (kind, name, window).
+/// Page (or screen) views of one generation of one (kind, name, window): like video
+/// windows (see [`crate::rollup`]), the rows of one window with different generations sum,
+/// so a page view arriving after the engine let the window go adds a row instead of
+/// overwriting the count.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageViewWindow {
     /// `page` or `screen`.
@@ -65,6 +68,7 @@ pub struct PageViewWindow {
     pub name: String,
     pub window_start_ms: i64,
     pub window_end_ms: i64,
-    pub is_final: bool,
+    /// Which generation of the window in its partition this row is.
+    pub generation: u64,
     pub views: u64,
 }

@@ -6,7 +6,7 @@
 //! backend computes rates the same way.
 
 use crate::error::StoreError;
-use engage_model::rollup::{VideoCounters, VideoWindow};
+use engage_model::rollup::{ArchivedState, VideoCounters, VideoWindow};
 use engage_model::webinar::{PageViewWindow, SessionSummary, SessionWindow};
 use serde::{Serialize, Serializer};
 
@@ -34,6 +34,15 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The last committed checkpoint of a partition, None if never committed.
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError>;
+    /// For each key, the archived state of `partition` with the highest version at or below
+    /// `max_version` (keys without one are left out). A consumer replaying after a crash so
+    /// reads exactly what the first run read at the same position.
+    async fn load_archived(
+        &self,
+        partition: i32,
+        keys: &[[u8; 16]],
+        max_version: u64,
+    ) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError>;
     /// Engagement of one item (optionally one app) over a range, with its timeline.
     async fn item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError>;
     /// Items with the most plays in a range: plays desc, then item asc.
@@ -63,14 +72,26 @@ pub struct CommitBatch {
     /// version never replaces a higher one), so results can be written often and the
     /// snapshot, which grows with the open state, far less often.
     pub snapshot: Option<Vec<u8>>,
-    /// Full-state rows of every window that changed.
+    /// Full-state rows of every window generation that changed (keyed by item, app,
+    /// window_start, partition and generation; rows of different generations sum).
     pub windows: Vec<VideoWindow>,
+    /// The partition's watermark after this batch (max event time seen, bounded by the
+    /// collectors' clocks), when it has one.
+    pub watermark_ms: Option<i64>,
+    /// Windows ending at or before this are final in this partition (watermark minus the
+    /// allowed lateness): no input the collectors accept can change them any more.
+    pub final_before_ms: Option<i64>,
+    /// Engine states leaving memory that a late event may still need (see
+    /// [`Store::load_archived`]); the store may delete each once the partition's watermark
+    /// passes its `expires_at_ms`.
+    pub archived: Vec<ArchivedState>,
     pub rejected: Vec<RejectedRow>,
     /// Full-state rows of every webinar (session, window) that changed.
     pub session_windows: Vec<SessionWindow>,
     /// Full-state summaries of every webinar session that changed.
     pub session_summaries: Vec<SessionSummary>,
-    /// Full-state page/screen view windows that changed.
+    /// Full-state page/screen view window generations that changed (rows of different
+    /// generations sum, like video windows).
     pub page_views: Vec<PageViewWindow>,
     /// Traits of identify calls (the store keeps the latest per user).
     pub user_traits: Vec<UserTraits>,
@@ -302,6 +323,10 @@ pub struct ItemEngagement {
     pub pauses: u64,
     pub duplicates: u64,
     pub ignored: u64,
+    /// Level-2 events of views that never started (their `firstplay` never arrived).
+    pub orphan_events: u64,
+    /// Views left playing or paused, closed by silence or by a newer view of the same
+    /// viewer and item.
     pub abandons: u64,
     /// plays / impressions.
     pub play_rate: Option<f64>,
@@ -320,14 +345,15 @@ pub struct ItemEngagement {
 }
 
 impl ItemEngagement {
-    /// Assembles the answer from the counters summed over the range (`totals`), the exact
-    /// distinct viewer count and the per-window points.
+    /// Assembles the answer from the counters summed over the range (`totals`, every
+    /// generation of every window), the exact distinct viewer count and the per-window points.
     pub fn new(
         q: &ItemQuery,
         totals: VideoCounters,
         unique_viewers: u64,
         timeline: Vec<TimelinePoint>,
     ) -> ItemEngagement {
+        let totals = UnsignedCounters::from(&totals);
         let watched: u64 = totals.retention.iter().sum();
         ItemEngagement {
             item: q.item.clone(),
@@ -342,6 +368,7 @@ impl ItemEngagement {
             pauses: totals.pauses,
             duplicates: totals.duplicates,
             ignored: totals.ignored,
+            orphan_events: totals.orphans,
             abandons: totals.abandons,
             play_rate: ratio(totals.plays, totals.impressions),
             completion_rate: ratio(totals.completions, totals.engaged_plays),
@@ -351,6 +378,49 @@ impl ItemEngagement {
             seek_from: totals.seek_from,
             seek_to: totals.seek_to,
             timeline,
+        }
+    }
+}
+
+/// Counters summed over generations, as the API shows them. Each sum over all rows of a
+/// window is a count and never negative; a negative sum would be a bug, clamped to 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnsignedCounters {
+    pub impressions: u64,
+    pub plays: u64,
+    pub engaged_plays: u64,
+    pub completions: u64,
+    pub pauses: u64,
+    pub duplicates: u64,
+    pub ignored: u64,
+    pub orphans: u64,
+    pub abandons: u64,
+    pub active_views: u64,
+    pub retention: Vec<u64>,
+    pub exits: Vec<u64>,
+    pub seek_from: Vec<u64>,
+    pub seek_to: Vec<u64>,
+}
+
+impl From<&VideoCounters> for UnsignedCounters {
+    fn from(c: &VideoCounters) -> Self {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        let h = |v: &[i64]| v.iter().map(|x| n(*x)).collect();
+        UnsignedCounters {
+            impressions: n(c.impressions),
+            plays: n(c.plays),
+            engaged_plays: n(c.engaged_plays),
+            completions: n(c.completions),
+            pauses: n(c.pauses),
+            duplicates: n(c.duplicates),
+            ignored: n(c.ignored),
+            orphans: n(c.orphans),
+            abandons: n(c.abandons),
+            active_views: n(c.active_views),
+            retention: h(&c.retention),
+            exits: h(&c.exits),
+            seek_from: h(&c.seek_from),
+            seek_to: h(&c.seek_to),
         }
     }
 }

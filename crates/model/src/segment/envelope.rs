@@ -44,6 +44,10 @@ pub struct AnalyticsReceived<'a> {
     /// Skew-corrected event time (see [`Message::event_time`]).
     pub event_time_ms: i64,
     pub viewer_key: u64,
+    /// The viewer key under the previous day's salt, in the first hours of a UTC day (else 0).
+    pub prev_viewer_key: u64,
+    /// The collector's own clock when it accepted the call.
+    pub ingested_at_ms: i64,
     pub app_key: &'a str,
     pub app_version: &'a str,
     pub user_agent: &'a str,
@@ -70,6 +74,8 @@ pub fn analytics_event(m: &Message, message_id: &str, ctx: &AnalyticsReceived<'_
         source: Source::Analytics as i32,
         viewer_key: ctx.viewer_key,
         app: Some(App { key: ctx.app_key.into(), version: ctx.app_version.into(), user_agent: ctx.user_agent.into() }),
+        ingested_at_ms: ctx.ingested_at_ms,
+        prev_viewer_key: ctx.prev_viewer_key,
         body: Some(Body::Analytics(AnalyticsBody {
             r#type: AnalyticsType::from(m.call) as i32,
             user_id: m.user_id.clone().unwrap_or_default(),

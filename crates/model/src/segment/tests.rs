@@ -101,6 +101,8 @@ fn envelope_drops_the_ip_and_ids_are_deterministic() {
         received_at_ms: 10,
         event_time_ms: 9,
         viewer_key: 7,
+        prev_viewer_key: 0,
+        ingested_at_ms: 10,
         app_key: "analytics-python",
         app_version: "2",
         user_agent: "analytics-python/2",
