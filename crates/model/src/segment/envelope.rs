@@ -90,6 +90,7 @@ pub fn analytics_event(m: &Message, message_id: &str, ctx: &AnalyticsReceived<'_
             original_timestamp_ms: m.timestamp_ms,
             group_id: m.group_id.clone().unwrap_or_default(),
             previous_id: m.previous_id.clone().unwrap_or_default(),
+            source: ctx.source.into(),
         })),
     }
 }
