@@ -10,9 +10,11 @@
 //! # Layout
 //! - `mod.rs`: the call types, [`Message`], [`parse_message`] and its errors.
 //! - [`envelope`]: a validated message → the `Analytics` body of the wire envelope.
+//! - [`path`]: dotted JSON paths into a call (where the webinar session id is).
 //! - [`video`]: the Video Spec bridge (video track events → pingback events).
 
 pub mod envelope;
+pub mod path;
 pub mod video;
 
 #[cfg(test)]
