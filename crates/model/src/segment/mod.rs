@@ -271,9 +271,10 @@ pub fn partition_key(m: &Message) -> String {
         _ => None,
     };
     if m.call == CallType::Track
-        && let Some(Ok(video)) = m.event.as_deref().and_then(|name| video::video_spec_event(name, &m.properties))
+        && let Some(Ok(video)) = m.event.as_deref().and_then(|name| video::video_spec_events(name, &m.properties))
+        && let Some(first) = video.into_iter().next()
     {
-        return video.item;
+        return first.item;
     }
     match m.call {
         CallType::Page | CallType::Screen => format!("{}:{}", m.call.as_str(), m.name.as_deref().unwrap_or_default()),

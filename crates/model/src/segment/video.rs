@@ -1,34 +1,61 @@
 //! The Segment Video Spec bridge: video track events → the pingback events of the video engine.
 //!
-//! Players instrumented for Segment send `Video Playback Started`, `Video Playback Paused`,
-//! `Video Playback Resumed`, `Video Playback Seek Started` / `Seek Completed`,
-//! `Video Playback Completed`, `Video Playback Exited` and the `Video Content Playing`
-//! heartbeat, with `position` and `total_length` in seconds. They become the level-2 pingback
-//! events with the same meaning, on the item `content_asset_id`, the view being the Video
-//! Spec's playback `session_id`; the percent position is `position / total_length`. So the
-//! same per-item metrics (plays, retention, seeks, completions) come out of either protocol.
+//! Segment's Video Spec has three families of events, and they mean different things:
+//! - **Playback** events describe the player session (`session_id`): started, paused,
+//!   resumed, seeks, buffering, interrupted, completed, exited. They name the asset playing
+//!   (`content_asset_id`; `Video Playback Started` lists every asset of the playback in
+//!   `content_asset_ids`). They drive a view's lifecycle.
+//! - **Content** events describe one content pod of one asset (`asset_id`): started, the
+//!   `Video Content Playing` heartbeat (every 10 s), completed. Their `position` and
+//!   `total_length` are the asset's own, ads excluded. They drive progress.
+//! - **Ad** events describe ads. Ad time is not content: an ad's `position` is inside the ad.
 //!
-//! | Video Spec event | pingback events |
+//! Each asset of a playback is its own view: the view id is the playback `session_id` and the
+//! asset (`<session_id>/<asset>`), on the item of the asset. One Segment event may become
+//! several pingback events (one per asset for `Video Playback Started`), or none.
+//!
+//! | Video Spec event | pingback events, per asset |
 //! | --- | --- |
-//! | Video Playback Started | `initialized`, then `firstplay` at the position |
-//! | Video Content Playing | `update` |
+//! | Video Playback Started | `initialized` for every asset of `content_asset_ids` (else `content_asset_id`) |
+//! | Video Content Started | `firstplay` at the content position (0 for a livestream) |
+//! | Video Content Playing | `update` at the content position |
+//! | Video Content Completed | `update` at the content position: the end of a *pod*, e.g. before a mid-roll |
 //! | Video Playback Paused / Resumed | `pause` / `resume` |
-//! | Video Playback Seek Started / Completed | `seekfrom` / `seekto` (`seek_position`, else `position`) |
-//! | Video Playback Completed, Video Content Completed | `stop` at 100 |
+//! | Video Playback Seek Started | `seekfrom` at `position` |
+//! | Video Playback Seek Completed | `seekto` at `position` (the target, per the spec), else `seek_position` |
+//! | Video Playback Interrupted | `pause`: if nothing follows, the view is abandoned at the timeout |
+//! | Video Playback Completed | `stop` at 100 (a completion) |
 //! | Video Playback Exited | `stop` at the position |
+//! | Video Playback Buffer Started / Completed, Video Ad *, Video Quality Updated | nothing |
+//!
+//! Completion: `Video Playback Completed`, or a content event whose position reached the end
+//! of the asset (`position >= total_length - COMPLETION_TOLERANCE_SECONDS`: players report
+//! whole seconds and the last heartbeat may round down), which becomes `stop` at 100 instead.
+//! A `Video Content Completed` before the end (a pod cut by a mid-roll) is progress, not a
+//! completion. A second content pod's `Video Content Started` repeats the view's `firstplay`:
+//! the engine counts it as a duplicate, and the position carries on from the first pod's end.
+//!
+//! Positions: content events carry the asset's position; Segment defines a playback event's
+//! `position` and `total_length` over the whole playback, ads seen included, so their percent
+//! matches the asset's only for a single asset without ads. They are used as given for
+//! pauses, resumes, seeks and exits (there is nothing better in the event), and the next
+//! heartbeat brings the view back to the content position. Ads never move the position: Ad
+//! events map to nothing.
 
 use crate::pingback::EventKind;
 use serde_json::{Map, Value};
 
-/// One Video Spec event, as pingback events on an item.
+/// How far (seconds) before `total_length` a content position counts as the end of the asset.
+pub const COMPLETION_TOLERANCE_SECONDS: f64 = 1.0;
+
+/// One pingback event of a Video Spec event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoSpecEvent {
-    /// `content_asset_id`.
+    /// The asset: `content_asset_id(s)` of playback events, `asset_id` of content events.
     pub item: String,
-    /// The playback `session_id`, the view id (None: the viewer's view of the item).
+    /// `<session_id>/<asset>`; None without a playback `session_id` (the viewer's view).
     pub view_id: Option<String>,
-    /// The pingback events, in order, all at `progress`.
-    pub kinds: Vec<EventKind>,
+    pub kind: EventKind,
     /// Percent, 0..=100.
     pub progress: u8,
 }
@@ -36,98 +63,150 @@ pub struct VideoSpecEvent {
 /// Why a Video Spec event cannot be bridged (it is still kept raw).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VideoSpecError {
-    #[error("`content_asset_id` is required")]
+    #[error("`content_asset_id` (or `content_asset_ids`) is required")]
     MissingAsset,
+    #[error("`asset_id` is required")]
+    MissingContentAsset,
     #[error("`position` and a positive `total_length` are required")]
     MissingPosition,
 }
 
-/// The pingback events of a track event `name`, or None when it is not a Video Spec event.
-pub fn video_spec_event(name: &str, properties: &Map<String, Value>) -> Option<Result<VideoSpecEvent, VideoSpecError>> {
-    let name = name.trim();
-    let is = |n: &str| name.eq_ignore_ascii_case(n);
-    let (kinds, position_field, at_end): (&[EventKind], &str, bool) = if is("Video Playback Started") {
-        (&[EventKind::Initialized, EventKind::Firstplay], "position", false)
-    } else if is("Video Content Playing") {
-        (&[EventKind::Update], "position", false)
-    } else if is("Video Playback Paused") {
-        (&[EventKind::Pause], "position", false)
-    } else if is("Video Playback Resumed") {
-        (&[EventKind::Resume], "position", false)
-    } else if is("Video Playback Seek Started") {
-        (&[EventKind::Seekfrom], "position", false)
-    } else if is("Video Playback Seek Completed") {
-        (&[EventKind::Seekto], "seek_position", false)
-    } else if is("Video Playback Completed") || is("Video Content Completed") {
-        (&[EventKind::Stop], "position", true)
-    } else if is("Video Playback Exited") {
-        (&[EventKind::Stop], "position", false)
-    } else {
-        return None;
-    };
-    Some(bridge(properties, kinds, position_field, at_end))
+/// What a recognized event name becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mapping {
+    /// `initialized` for every asset of the playback.
+    PlaybackStarted,
+    /// A playback event: this kind at the playback position.
+    Playback(EventKind),
+    /// `stop` at 100 on the current asset.
+    PlaybackCompleted,
+    /// Content: `firstplay` (started) or `update`, or `stop` at 100 at the end of the asset.
+    Content(EventKind),
+    /// Recognized, maps to nothing.
+    Nothing,
 }
 
-fn bridge(
-    p: &Map<String, Value>,
-    kinds: &[EventKind],
-    position_field: &str,
-    at_end: bool,
-) -> Result<VideoSpecEvent, VideoSpecError> {
-    let text = |v: Option<&Value>| match v {
+const NAMES: [(&str, Mapping); 16] = [
+    ("video playback started", Mapping::PlaybackStarted),
+    ("video playback paused", Mapping::Playback(EventKind::Pause)),
+    ("video playback resumed", Mapping::Playback(EventKind::Resume)),
+    ("video playback interrupted", Mapping::Playback(EventKind::Pause)),
+    ("video playback seek started", Mapping::Playback(EventKind::Seekfrom)),
+    ("video playback seek completed", Mapping::Playback(EventKind::Seekto)),
+    ("video playback exited", Mapping::Playback(EventKind::Stop)),
+    ("video playback completed", Mapping::PlaybackCompleted),
+    ("video playback buffer started", Mapping::Nothing),
+    ("video playback buffer completed", Mapping::Nothing),
+    ("video content started", Mapping::Content(EventKind::Firstplay)),
+    ("video content playing", Mapping::Content(EventKind::Update)),
+    ("video content completed", Mapping::Content(EventKind::Update)),
+    ("video ad started", Mapping::Nothing),
+    ("video ad playing", Mapping::Nothing),
+    ("video ad completed", Mapping::Nothing),
+];
+
+fn mapping(name: &str) -> Option<Mapping> {
+    let name = name.trim();
+    if let Some((_, m)) = NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        return Some(*m);
+    }
+    // Other ad events (`Video Ad Skipped`...) and the quality event carry no content progress.
+    let lower = name.to_ascii_lowercase();
+    (lower.starts_with("video ad ") || lower == "video quality updated").then_some(Mapping::Nothing)
+}
+
+/// Whether `name` is a Video Spec event (then it is never a webinar event, even with a
+/// `session_id`: that is the playback's).
+pub fn is_video_spec(name: &str) -> bool {
+    mapping(name).is_some()
+}
+
+/// The pingback events of a track event `name`, or None when it is not a Video Spec event.
+pub fn video_spec_events(
+    name: &str,
+    properties: &Map<String, Value>,
+) -> Option<Result<Vec<VideoSpecEvent>, VideoSpecError>> {
+    Some(bridge(mapping(name)?, properties))
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// `content_asset_ids`, else `content_asset_id`, without empty entries.
+fn playback_assets(p: &Map<String, Value>) -> Vec<String> {
+    let mut assets: Vec<String> = match p.get("content_asset_ids") {
+        Some(Value::Array(a)) => a.iter().filter_map(|v| text(Some(v))).collect(),
+        other => text(other).into_iter().collect(),
     };
-    let item = text(p.get("content_asset_id"))
-        .or_else(|| p.get("content_asset_ids").and_then(Value::as_array).and_then(|a| text(a.first())))
-        .ok_or(VideoSpecError::MissingAsset)?;
-    let progress = if at_end {
-        100
-    } else {
-        let position = p.get(position_field).or_else(|| p.get("position")).and_then(Value::as_f64);
-        let total = p.get("total_length").and_then(Value::as_f64).filter(|t| *t > 0.0);
-        match (position, total) {
-            (Some(pos), Some(total)) => (pos / total * 100.0).floor().clamp(0.0, 100.0) as u8,
-            _ => return Err(VideoSpecError::MissingPosition),
+    if assets.is_empty() {
+        assets.extend(text(p.get("content_asset_id")));
+    }
+    assets.dedup();
+    assets
+}
+
+/// `(position, total_length)` in seconds, when both are there and the length is positive.
+fn position(p: &Map<String, Value>, field: &str) -> Option<(f64, f64)> {
+    let pos = p.get(field).and_then(Value::as_f64)?;
+    let total = p.get("total_length").and_then(Value::as_f64).filter(|t| *t > 0.0)?;
+    Some((pos, total))
+}
+
+fn percent((pos, total): (f64, f64)) -> u8 {
+    (pos / total * 100.0).floor().clamp(0.0, 100.0) as u8
+}
+
+fn bridge(m: Mapping, p: &Map<String, Value>) -> Result<Vec<VideoSpecEvent>, VideoSpecError> {
+    let session = text(p.get("session_id"));
+    let event = |item: String, kind: EventKind, progress: u8| VideoSpecEvent {
+        view_id: session.as_ref().map(|s| format!("{s}/{item}")),
+        item,
+        kind,
+        progress,
+    };
+    match m {
+        Mapping::Nothing => Ok(Vec::new()),
+        Mapping::PlaybackStarted => {
+            let assets = playback_assets(p);
+            if assets.is_empty() {
+                return Err(VideoSpecError::MissingAsset);
+            }
+            Ok(assets.into_iter().map(|a| event(a, EventKind::Initialized, 0)).collect())
         }
-    };
-    Ok(VideoSpecEvent { item, view_id: text(p.get("session_id")), kinds: kinds.to_vec(), progress })
+        Mapping::PlaybackCompleted => {
+            // The asset playing when the playback completed: the singular form, else the last
+            // of a playlist.
+            let asset = text(p.get("content_asset_id")).or_else(|| playback_assets(p).pop());
+            Ok(vec![event(asset.ok_or(VideoSpecError::MissingAsset)?, EventKind::Stop, 100)])
+        }
+        Mapping::Playback(kind) => {
+            let asset = text(p.get("content_asset_id"))
+                .or_else(|| playback_assets(p).pop())
+                .ok_or(VideoSpecError::MissingAsset)?;
+            let at = match kind {
+                EventKind::Seekto => position(p, "position").or_else(|| position(p, "seek_position")),
+                _ => position(p, "position"),
+            };
+            Ok(vec![event(asset, kind, percent(at.ok_or(VideoSpecError::MissingPosition)?))])
+        }
+        Mapping::Content(kind) => {
+            let asset = text(p.get("asset_id")).ok_or(VideoSpecError::MissingContentAsset)?;
+            let at = position(p, "position");
+            let ended = at.is_some_and(|(pos, total)| pos >= total - COMPLETION_TOLERANCE_SECONDS);
+            Ok(vec![match (kind, at) {
+                (EventKind::Firstplay, None) => event(asset, kind, 0),
+                (_, None) => return Err(VideoSpecError::MissingPosition),
+                (EventKind::Update, Some(_)) if ended => event(asset, EventKind::Stop, 100),
+                (_, Some(at)) => event(asset, kind, percent(at)),
+            }])
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn props(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn video_spec_events_map_to_pingback_events() {
-        let p = props(json!({"content_asset_id": "a1", "session_id": "v1", "position": 30, "total_length": 120}));
-        let started = video_spec_event("Video Playback Started", &p).expect("video").expect("valid");
-        assert_eq!(started.kinds, vec![EventKind::Initialized, EventKind::Firstplay]);
-        assert_eq!((started.item.as_str(), started.view_id.as_deref(), started.progress), ("a1", Some("v1"), 25));
-        let playing = video_spec_event("video content playing", &p).expect("video").expect("valid");
-        assert_eq!(playing.kinds, vec![EventKind::Update]);
-        let seek = props(json!({"content_asset_id": "a1", "position": 30, "seek_position": 90, "total_length": 120}));
-        assert_eq!(video_spec_event("Video Playback Seek Completed", &seek).expect("v").expect("ok").progress, 75);
-        assert_eq!(video_spec_event("Video Playback Seek Started", &seek).expect("v").expect("ok").progress, 25);
-        let done = props(json!({"content_asset_id": "a1"}));
-        let completed = video_spec_event("Video Playback Completed", &done).expect("v").expect("ok");
-        assert_eq!((completed.kinds, completed.progress), (vec![EventKind::Stop], 100));
-        let over = props(json!({"content_asset_id": "a1", "position": 500, "total_length": 120}));
-        assert_eq!(video_spec_event("Video Playback Exited", &over).expect("v").expect("ok").progress, 100);
-    }
-
-    #[test]
-    fn other_events_and_incomplete_ones() {
-        assert_eq!(video_spec_event("User Joined", &Map::new()), None);
-        let no_asset = props(json!({"position": 1, "total_length": 2}));
-        assert_eq!(video_spec_event("Video Playback Paused", &no_asset), Some(Err(VideoSpecError::MissingAsset)));
-        let no_length = props(json!({"content_asset_ids": ["a2"], "position": 1}));
-        assert_eq!(video_spec_event("Video Playback Paused", &no_length), Some(Err(VideoSpecError::MissingPosition)));
-    }
-}
+mod tests;
