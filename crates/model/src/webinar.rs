@@ -4,9 +4,55 @@
 //!
 //! Like the video rollups, every row is the *full state* of its key, so rewriting it is
 //! idempotent. Durations are kept in milliseconds; the API turns them into seconds.
+//!
+//! [`WebinarEventKind`] names the web-conferencing semantic events here, in the model, because
+//! both the collector (which partitions them) and the engine (which aggregates them) need it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The web-conferencing semantic events (the seed talk's), matched case-insensitively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WebinarEventKind {
+    SessionStarted,
+    SessionEnded,
+    UserJoined,
+    UserLeft,
+    UserEngaged,
+    StreamEnabled,
+    StreamDisabled,
+}
+
+impl WebinarEventKind {
+    const NAMES: [(&'static str, WebinarEventKind); 7] = [
+        ("session started", Self::SessionStarted),
+        ("session ended", Self::SessionEnded),
+        ("user joined", Self::UserJoined),
+        ("user left", Self::UserLeft),
+        ("user engaged", Self::UserEngaged),
+        ("stream enabled", Self::StreamEnabled),
+        ("stream disabled", Self::StreamDisabled),
+    ];
+
+    /// The kind of a track event name, case-insensitively, surrounding spaces ignored.
+    pub fn classify(name: &str) -> Option<WebinarEventKind> {
+        let name = name.trim();
+        Self::NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, k)| *k)
+    }
+
+    /// The event's name, in the seed talk's capitalization ("Session Started").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SessionStarted => "Session Started",
+            Self::SessionEnded => "Session Ended",
+            Self::UserJoined => "User Joined",
+            Self::UserLeft => "User Left",
+            Self::UserEngaged => "User Engaged",
+            Self::StreamEnabled => "Stream Enabled",
+            Self::StreamDisabled => "Stream Disabled",
+        }
+    }
+}
 
 /// The webinar aggregates of one (session, window).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

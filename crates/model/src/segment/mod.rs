@@ -255,30 +255,42 @@ fn clip(s: &str) -> &str {
     s.char_indices().nth(64).map_or(s, |(i, _)| &s[..i])
 }
 
-/// The bus key of a call: which events must share a partition (and so one consumer's state).
+/// The bus key of a call from `source` (its write key): which events must share a partition
+/// (and so one consumer's state).
 ///
 /// Every full-state rollup row is computed by the one consumer that owns its key's partition,
-/// so the key of an event is the key of the rows it feeds:
-/// - a Video Spec track event feeds the item's video windows: the item, exactly as a pingback
-///   for that item is keyed, so both kinds of input meet in one engine;
-/// - a webinar event (with `properties.session_id`) feeds its session: the session id;
+/// so the key of an event is the key of the state it feeds:
+/// - a Video Spec track event feeds the item's video windows: the item (the first asset),
+///   exactly as a pingback for that item is keyed, so both kinds of input meet in one engine;
 /// - a page or screen call feeds its (kind, name) view windows: `page:<name>` / `screen:<name>`;
-/// - anything else (identify, other track events): the user, to keep one user's calls in order.
-pub fn partition_key(m: &Message) -> String {
+/// - a webinar event, and every `identify`, `alias` and `group` call, feeds the webinar state
+///   of its source: `source:<write key>`. A webinar event without a session id is attributed
+///   to a session by its user's other calls in the same source, and ids are linked by
+///   identify and alias calls of that source, so all of them must meet in one engine. (A
+///   session fed by two write keys is computed in two partitions: give its apps one key.)
+/// - anything else (other track events): `properties.session_id`, else the user, to keep one
+///   user's calls in order.
+pub fn partition_key(m: &Message, source: &str) -> String {
     let text = |v: Option<&Value>| match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
+    let event = m.event.as_deref().unwrap_or_default();
     if m.call == CallType::Track
-        && let Some(Ok(video)) = m.event.as_deref().and_then(|name| video::video_spec_events(name, &m.properties))
+        && let Some(Ok(video)) = video::video_spec_events(event, &m.properties)
         && let Some(first) = video.into_iter().next()
     {
         return first.item;
     }
+    let webinar = m.call == CallType::Track
+        && !video::is_video_spec(event)
+        && crate::webinar::WebinarEventKind::classify(event).is_some();
     match m.call {
         CallType::Page | CallType::Screen => format!("{}:{}", m.call.as_str(), m.name.as_deref().unwrap_or_default()),
-        _ => text(m.properties.get("session_id"))
+        CallType::Identify | CallType::Alias | CallType::Group => format!("source:{source}"),
+        CallType::Track if webinar => format!("source:{source}"),
+        CallType::Track => text(m.properties.get("session_id"))
             .or_else(|| m.user_id.clone())
             .or_else(|| m.anonymous_id.clone())
             .unwrap_or_default(),

@@ -114,6 +114,8 @@ fn envelope_drops_the_ip_and_ids_are_deterministic() {
     let Some(Body::Analytics(a)) = &ev.body else { panic!("not analytics") };
     assert_eq!(AnalyticsType::try_from(a.r#type).ok().and_then(AnalyticsType::call), Some(CallType::Page));
     assert_eq!((a.name.as_str(), a.anonymous_id.as_str()), ("Home", "a1"));
+    // the source travels with the call: identity links and attribution are per source
+    assert_eq!(a.source, "key1");
     assert!(!a.context_json.contains("203.0.113.9"), "{}", a.context_json);
     assert!(a.context_json.contains("analytics-python"));
     assert_eq!(analytics_event(&m, "m1", &ctx).event_id, ev.event_id);
@@ -125,22 +127,34 @@ fn envelope_drops_the_ip_and_ids_are_deterministic() {
 }
 
 #[test]
-fn partition_key_follows_the_rows_an_event_feeds() {
-    let key = |v: Value| partition_key(&parse_message(v, None).expect("valid"));
+fn partition_key_follows_the_state_an_event_feeds() {
+    let key = |v: Value| partition_key(&parse_message(v, None).expect("valid"), "wk1");
     // Video Spec events meet the item's pingbacks (keyed by the item) in one partition.
     let video = json!({"type": "track", "userId": "u1", "event": "Video Playback Started",
-        "properties": {"content_asset_id": "movie-7", "session_id": "playback-1", "position": 0, "total_length": 90}});
+        "properties": {"content_asset_ids": ["movie-7", "movie-8"], "session_id": "playback-1"}});
     assert_eq!(key(video), "movie-7");
-    // Webinar events stay with their session.
+    let heartbeat = json!({"type": "track", "userId": "u1", "event": "Video Content Playing",
+        "properties": {"asset_id": "movie-8", "session_id": "playback-1", "position": 5, "total_length": 90}});
+    assert_eq!(key(heartbeat), "movie-8");
+    // Webinar events, with or without a session id, meet their source's identify, alias and
+    // group calls: attribution and identity links are per source.
     let joined = json!({"type": "track", "userId": "u1", "event": "User Joined", "properties": {"session_id": "w-9"}});
-    assert_eq!(key(joined), "w-9");
+    assert_eq!(key(joined), "source:wk1");
+    let seed =
+        json!({"type": "track", "userId": "u1", "event": "User joined", "properties": {"id": "5031", "name": "g"}});
+    assert_eq!(key(seed), "source:wk1");
+    assert_eq!(key(json!({"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {}})), "source:wk1");
+    assert_eq!(key(json!({"type": "alias", "userId": "u1", "previousId": "a1"})), "source:wk1");
+    assert_eq!(key(json!({"type": "group", "userId": "u1", "groupId": "w-9"})), "source:wk1");
     // Page views are counted per (kind, name): one partition per page.
     assert_eq!(
         key(json!({"type": "page", "anonymousId": "a", "name": "Home", "properties": {"session_id": "w-9"}})),
         "page:Home"
     );
     assert_eq!(key(json!({"type": "screen", "userId": "u", "name": "Player"})), "screen:Player");
-    // Everything else: the user, so one user's calls stay in order.
-    assert_eq!(key(json!({"type": "identify", "userId": "u1", "traits": {}})), "u1");
+    // Other track events: the user, so one user's calls stay in order.
     assert_eq!(key(json!({"type": "track", "anonymousId": "a2", "event": "Clicked"})), "a2");
+    // A Video Spec event that maps to nothing is not a webinar event, whatever its session id.
+    let ad = json!({"type": "track", "userId": "u1", "event": "Video Ad Started", "properties": {"session_id": "p"}});
+    assert_eq!(key(ad), "p");
 }
