@@ -64,24 +64,32 @@ pub use webinar::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, WebinarEvent
 pub struct EngineConfig {
     /// Tumbling window size (default one minute).
     pub window_ms: i64,
-    /// How long after a window's end (by watermark) events for it are still accepted
-    /// (default five minutes). Then the window is final.
+    /// The lateness horizon: how late (by watermark) an event may arrive and still count
+    /// (default 48 hours, the collector's `--allowed-lateness-seconds`). A window is final
+    /// once the watermark passes its end plus this.
     pub allowed_lateness_ms: i64,
+    /// How long (of watermark) a window stays in memory after it ends (default five minutes).
+    pub hold_ms: i64,
     /// Silence after which a view is closed, abandoned if it was left playing or paused
     /// (default thirty minutes).
     pub view_timeout_ms: i64,
-    /// Silence after which a webinar attendee who never left is taken to have left, at
-    /// their last event plus this (default two hours).
+    /// A webinar session that never ends is over at its last activity, decided once the
+    /// watermark passes that activity plus this (default two hours). See [`webinar`].
     pub attendee_timeout_ms: i64,
+    /// Where a webinar event names its session (`--session-id-paths`): dotted JSON paths,
+    /// the first that holds an id wins (default `properties.session_id`, `context.groupId`).
+    pub session_id_paths: Vec<String>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             window_ms: 60_000,
-            allowed_lateness_ms: 300_000,
+            allowed_lateness_ms: 172_800_000,
+            hold_ms: 300_000,
             view_timeout_ms: 1_800_000,
             attendee_timeout_ms: 7_200_000,
+            session_id_paths: engage_model::segment::path::DEFAULT_SESSION_ID_PATHS.map(String::from).to_vec(),
         }
     }
 }
@@ -97,6 +105,10 @@ pub enum EngineConfigError {
     TimeoutNotPositive(i64),
     #[error("attendee_timeout_ms must be positive, got {0}")]
     AttendeeTimeoutNotPositive(i64),
+    #[error("hold_ms must not be negative, got {0}")]
+    NegativeHold(i64),
+    #[error("invalid session id path {0}")]
+    SessionIdPath(#[from] engage_model::segment::path::PathError),
 }
 
 impl EngineConfig {
@@ -113,6 +125,12 @@ impl EngineConfig {
         }
         if self.attendee_timeout_ms <= 0 {
             return Err(EngineConfigError::AttendeeTimeoutNotPositive(self.attendee_timeout_ms));
+        }
+        if self.hold_ms < 0 {
+            return Err(EngineConfigError::NegativeHold(self.hold_ms));
+        }
+        for path in &self.session_id_paths {
+            path.parse::<engage_model::segment::path::JsonPath>()?;
         }
         Ok(())
     }
@@ -180,6 +198,8 @@ pub struct Engine {
     pub(crate) stats: EngineStats,
     /// Webinar sessions and page views (analytics events).
     webinar: webinar::Webinars,
+    /// The position of the record being applied (see [`Engine::set_position`]).
+    position: u64,
 }
 
 /// Event and receive times are clamped to `±TIME_LIMIT_MS`.
@@ -212,7 +232,14 @@ impl Engine {
             vid_gc_at: GC_MIN_STRINGS,
             stats: EngineStats::default(),
             webinar,
+            position: 0,
         }
+    }
+
+    /// The position (partition offset) of the record about to be applied; the consumer calls
+    /// this before each record. A window generation opened by that record is named after it.
+    pub fn set_position(&mut self, position: u64) {
+        self.position = position;
     }
 
     pub fn config(&self) -> &EngineConfig {
