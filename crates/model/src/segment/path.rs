@@ -11,6 +11,7 @@
 //! the call's objects (`properties`, `context`, `traits`). Keys are matched exactly (JSON is
 //! case-sensitive). An id is a non-empty string or a number (SDKs send numeric ids), as text.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
@@ -21,10 +22,25 @@ pub const DEFAULT_SESSION_ID_PATHS: [&str; 2] = ["properties.session_id", "conte
 /// The top-level objects of a call a path may start from.
 pub const ROOTS: [&str; 3] = ["properties", "context", "traits"];
 
-/// One parsed path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One parsed path. Serialized as its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct JsonPath {
     keys: Vec<String>,
+}
+
+impl TryFrom<String> for JsonPath {
+    type Error = PathError;
+
+    fn try_from(s: String) -> Result<Self, PathError> {
+        s.parse()
+    }
+}
+
+impl From<JsonPath> for String {
+    fn from(p: JsonPath) -> String {
+        p.to_string()
+    }
 }
 
 /// Why a path was refused.
