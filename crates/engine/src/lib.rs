@@ -219,7 +219,7 @@ impl Engine {
         }
         let windows = Windows::new(config.window_ms, config.allowed_lateness_ms, config.view_timeout_ms);
         let views = Views::new(config.window_ms, config.view_timeout_ms);
-        let webinar = webinar::Webinars::new(config.window_ms, config.allowed_lateness_ms, config.attendee_timeout_ms);
+        let webinar = webinar::Webinars::new(&config);
         Self {
             config,
             watermark: None,
