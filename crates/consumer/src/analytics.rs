@@ -3,23 +3,23 @@
 //! Every accepted analytics event is kept raw ([`AnalyticsRow`]); identify calls also
 //! update the user's latest traits ([`UserTraits`]); webinar events and page/screen calls
 //! go to the engine ([`crate::engine::webinar`]); Video Spec events go to the video engine
-//! as the pingback events they mean ([`engage_model::segment::video`]). An event whose window
-//! is already final is kept as a rejected row (`late_event`) instead, like a late pingback.
+//! as the pingback events they mean ([`engage_model::segment::video`]). Nothing is refused
+//! for being late: the collector refuses what is beyond the lateness horizon.
 
-use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine, Outcome, VideoEvent};
+use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine, VideoEvent};
 use engage_model::envelope::{AnalyticsBody, AnalyticsType};
 use engage_model::pingback::Level;
-use engage_model::reject::RejectReason;
 use engage_model::segment::CallType;
-use engage_model::segment::video::{VideoSpecEvent, video_spec_event};
+use engage_model::segment::video::{VideoSpecEvent, video_spec_events};
 use engage_sink::{AnalyticsRow, RejectedRow, UserTraits};
 use serde_json::{Map, Value};
 
-const OUTCOMES: [(AnalyticsOutcome, &str); 4] = [
+const OUTCOMES: [(AnalyticsOutcome, &str); 5] = [
     (AnalyticsOutcome::Aggregated, "aggregated"),
     (AnalyticsOutcome::NoSession, "no_session"),
     (AnalyticsOutcome::NotAggregated, "not_aggregated"),
-    (AnalyticsOutcome::Late, "late"),
+    (AnalyticsOutcome::OverCap, "over_cap"),
+    (AnalyticsOutcome::Expired, "expired"),
 ];
 
 /// A decoded analytics event, owning its strings.
@@ -28,18 +28,22 @@ pub struct OwnedAnalytics {
     pub call: CallType,
     /// `userId`, else `anonymousId`.
     pub user: String,
-    pub session_id: Option<String>,
-    /// `properties.type`.
-    pub kind: Option<String>,
-    /// `properties.id`.
-    pub stream_id: Option<String>,
+    /// The write key it came with (the envelope's `source`).
+    pub source: String,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub previous_id: Option<String>,
+    pub group_id: Option<String>,
+    pub properties: Map<String, Value>,
+    pub context: Map<String, Value>,
+    pub traits: Map<String, Value>,
     pub event_id: Vec<u8>,
     pub event_time_ms: i64,
     pub received_at_ms: i64,
     /// The viewer key of the envelope.
     pub viewer: u64,
     /// A Video Spec event that could be bridged to pingback events.
-    pub video: Option<VideoSpecEvent>,
+    pub video: Option<Vec<VideoSpecEvent>>,
     /// The raw row kept for BI.
     pub row: AnalyticsRow,
 }
@@ -49,10 +53,14 @@ impl OwnedAnalytics {
         AnalyticsEvent {
             call: self.call,
             name: &self.row.name,
-            user: &self.user,
-            session_id: self.session_id.as_deref(),
-            kind: self.kind.as_deref(),
-            stream_id: self.stream_id.as_deref(),
+            source: &self.source,
+            user_id: self.user_id.as_deref(),
+            anonymous_id: self.anonymous_id.as_deref(),
+            previous_id: self.previous_id.as_deref(),
+            group_id: self.group_id.as_deref(),
+            properties: &self.properties,
+            context: &self.context,
+            traits: &self.traits,
             event_time_ms: self.event_time_ms,
             received_at_ms: self.received_at_ms,
         }
@@ -79,8 +87,13 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
     if user.is_empty() {
         return Err("analytics event without userId or anonymousId".into());
     }
-    let properties: Map<String, Value> =
-        serde_json::from_str(&a.properties_json).map_err(|e| format!("properties are not a JSON object: {e}"))?;
+    let object = |json: &str, what: &str| -> Result<Map<String, Value>, String> {
+        serde_json::from_str(json).map_err(|e| format!("{what} are not a JSON object: {e}"))
+    };
+    let properties = object(&a.properties_json, "properties")?;
+    let context = object(&a.context_json, "context")?;
+    let traits = object(&a.traits_json, "traits")?;
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let text = |k: &str| match properties.get(k) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -89,14 +102,19 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
     let name = if call == CallType::Track { a.event.clone() } else { a.name.clone() };
     let session_id = text("session_id");
     // A Video Spec event missing its asset or position is kept raw, not bridged.
-    let video = (call == CallType::Track).then(|| video_spec_event(&name, &properties)).flatten().and_then(Result::ok);
+    let video = (call == CallType::Track).then(|| video_spec_events(&name, &properties)).flatten().and_then(Result::ok);
     Ok(OwnedAnalytics {
         viewer: meta.viewer,
         video,
         call,
         user,
-        kind: text("type"),
-        stream_id: text("id"),
+        source: a.source.clone(),
+        user_id: some(&a.user_id),
+        anonymous_id: some(&a.anonymous_id),
+        previous_id: some(&a.previous_id),
+        group_id: some(&a.group_id),
+        context,
+        traits,
         event_id: meta.event_id.clone(),
         event_time_ms: meta.event_time_ms,
         received_at_ms: meta.received_at_ms,
@@ -113,9 +131,9 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
             context_json: a.context_json,
             message_id: a.message_id,
             app: meta.app,
-            session_id: session_id.clone().unwrap_or_default(),
+            session_id: session_id.unwrap_or_default(),
         },
-        session_id,
+        properties,
     })
 }
 
@@ -124,33 +142,18 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
 pub struct PendingAnalytics {
     pub events: Vec<AnalyticsRow>,
     pub traits: Vec<UserTraits>,
-    outcomes: [u64; 4],
+    outcomes: [u64; 5],
 }
 
-/// Feeds one event to the engine and collects what must be stored.
-pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalytics, rejected: &mut Vec<RejectedRow>) {
+/// Feeds one event to the engine and collects what must be stored. (`_rejected`: nothing is
+/// rejected here any more; the parameter stays for the caller until it drops it.)
+pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalytics, _rejected: &mut Vec<RejectedRow>) {
     let outcome = match &a.video {
         Some(v) => record_video(engine, &a, v),
         None => engine.record_analytics(&a.as_event()),
     };
     if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
         pending.outcomes[i] += 1;
-    }
-    if outcome == AnalyticsOutcome::Late {
-        rejected.push(RejectedRow {
-            event_id: a.event_id,
-            received_at_ms: a.received_at_ms,
-            route: "consumer".into(),
-            reason_code: RejectReason::LateEvent.as_str().into(),
-            reason: format!(
-                "event time {} is beyond the allowed lateness (watermark {})",
-                a.event_time_ms,
-                engine.watermark_ms().map_or_else(|| "none".to_string(), |w| w.to_string())
-            ),
-            input: format!("{} {:?} session_id={}", a.row.call, a.row.name, a.row.session_id),
-            truncated: false,
-        });
-        return;
     }
     if a.call == CallType::Identify {
         pending.traits.push(UserTraits {
@@ -165,27 +168,25 @@ pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalyt
     pending.events.push(a.row);
 }
 
-/// Feeds a bridged Video Spec event to the video engine: late if any part was late.
-fn record_video(engine: &mut Engine, a: &OwnedAnalytics, v: &VideoSpecEvent) -> AnalyticsOutcome {
+/// Feeds the pingback events of a bridged Video Spec event to the video engine (none for an
+/// ad or buffering event: not aggregated).
+fn record_video(engine: &mut Engine, a: &OwnedAnalytics, events: &[VideoSpecEvent]) -> AnalyticsOutcome {
     let app = if a.row.app.is_empty() { "unknown" } else { a.row.app.as_str() };
-    let mut outcome = AnalyticsOutcome::Aggregated;
-    for &kind in &v.kinds {
+    for v in events {
         let ev = VideoEvent {
             item: &v.item,
             app,
             viewer: a.viewer,
             view_id: v.view_id.as_deref(),
-            kind,
+            kind: v.kind,
             level: Level::Two,
             progress: v.progress,
             event_time_ms: a.event_time_ms,
             received_at_ms: a.received_at_ms,
         };
-        if engine.record(&ev) == Outcome::Late {
-            outcome = AnalyticsOutcome::Late;
-        }
+        engine.record(&ev);
     }
-    outcome
+    if events.is_empty() { AnalyticsOutcome::NotAggregated } else { AnalyticsOutcome::Aggregated }
 }
 
 /// Emits the per-commit analytics counters.
@@ -215,6 +216,8 @@ mod tests {
             received_at_ms: at,
             event_time_ms: at,
             viewer_key: 7,
+            prev_viewer_key: 0,
+            ingested_at_ms: at,
             app_key: "Acme/Player",
             app_version: "1",
             user_agent: "Acme/Player 1",
@@ -234,10 +237,12 @@ mod tests {
         let (mut pending, mut rejected) = (PendingAnalytics::default(), Vec::new());
         let video = |name: &str, position: u32| {
             json!({"type": "track", "userId": "u", "event": name, "properties": {
-                "content_asset_id": "asset-1", "session_id": "play-1", "position": position, "total_length": 100}})
+                "content_asset_id": "asset-1", "asset_id": "asset-1", "session_id": "play-1", "position": position,
+                "total_length": 100}})
         };
         let calls = [
             video("Video Playback Started", 0),
+            video("Video Content Started", 0),
             video("Video Content Playing", 50),
             video("Video Playback Paused", 60),
             video("Video Playback Resumed", 60),
@@ -252,7 +257,7 @@ mod tests {
         assert_eq!((windows[0].item.as_str(), windows[0].app.as_str()), ("asset-1", "Acme/Player"));
         assert_eq!((c.impressions, c.plays, c.engaged_plays, c.pauses, c.completions), (1, 1, 1, 1, 1));
         assert_eq!(c.retention.iter().filter(|n| **n == 1).count(), 100, "watched 0..100");
-        assert_eq!(pending.events.len(), 5, "kept raw too");
+        assert_eq!(pending.events.len(), 6, "kept raw too");
         assert!(rejected.is_empty());
     }
 
@@ -270,13 +275,13 @@ mod tests {
             ("u1", "{\"plan\":\"pro\"}")
         );
         assert_eq!(pending.events.len(), 2);
-        assert_eq!(pending.outcomes, [0, 1, 1, 0], "one without session id, one not aggregated");
-        // far later: a join for an old window is late, kept as a rejection
-        let late_mover = json!({"type": "track", "userId": "u", "event": "Other", "properties": {}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(late_mover, T0 + 3_600_000, "x"));
+        assert_eq!(pending.outcomes, [0, 1, 1, 0, 0], "one without session id, one not aggregated");
+        // an hour later, a join of an hour ago still counts: nothing is late in the consumer
+        let mover = json!({"type": "track", "userId": "u", "event": "Other", "properties": {}});
+        feed(&mut engine, &mut pending, &mut rejected, &envelope(mover, T0 + 3_600_000, "x"));
         let old = json!({"type": "track", "userId": "u", "event": "User Joined", "properties": {"session_id": "s"}});
         feed(&mut engine, &mut pending, &mut rejected, &envelope(old, T0, "old"));
-        assert_eq!(rejected.len(), 1);
-        assert_eq!(rejected[0].reason_code, "late_event");
+        assert_eq!(pending.outcomes[0], 1);
+        assert!(rejected.is_empty());
     }
 }
