@@ -46,7 +46,8 @@ impl Pages {
                     name: name.clone(),
                     window_start_ms: *start,
                     window_end_ms: start.saturating_add(window_ms),
-                    is_final: agg.is_final,
+                    // Placeholder until page views get generations (the webinar rework).
+                    generation: 0,
                     views: agg.views,
                 });
             }
