@@ -3,23 +3,22 @@
 //! Every accepted analytics event is kept raw ([`AnalyticsRow`]); identify calls also
 //! update the user's latest traits ([`UserTraits`]); webinar events and page/screen calls
 //! go to the engine ([`crate::engine::webinar`]); Video Spec events go to the video engine
-//! as the pingback events they mean ([`engage_model::segment::video`]). An event whose window
-//! is already final is kept as a rejected row (`late_event`) instead, like a late pingback.
+//! as the pingback events they mean ([`engage_model::segment::video`]). Every event the
+//! collector accepted is counted: lateness is decided at the edge.
 
-use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine, Outcome, VideoEvent};
+use crate::decode::OwnedVideoEvent;
+use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine};
 use engage_model::envelope::{AnalyticsBody, AnalyticsType};
 use engage_model::pingback::Level;
-use engage_model::reject::RejectReason;
 use engage_model::segment::CallType;
 use engage_model::segment::video::{VideoSpecEvent, video_spec_event};
-use engage_sink::{AnalyticsRow, RejectedRow, UserTraits};
+use engage_sink::{AnalyticsRow, UserTraits};
 use serde_json::{Map, Value};
 
-const OUTCOMES: [(AnalyticsOutcome, &str); 4] = [
+const OUTCOMES: [(AnalyticsOutcome, &str); 3] = [
     (AnalyticsOutcome::Aggregated, "aggregated"),
     (AnalyticsOutcome::NoSession, "no_session"),
     (AnalyticsOutcome::NotAggregated, "not_aggregated"),
-    (AnalyticsOutcome::Late, "late"),
 ];
 
 /// A decoded analytics event, owning its strings.
@@ -36,8 +35,13 @@ pub struct OwnedAnalytics {
     pub event_id: Vec<u8>,
     pub event_time_ms: i64,
     pub received_at_ms: i64,
-    /// The viewer key of the envelope.
+    /// The collector's clock when it accepted the call (0 from older producers).
+    pub ingested_at_ms: i64,
+    /// The client's own `timestamp` (orders bridged video events of one view).
+    pub client_ts_ms: i64,
+    /// The viewer key of the envelope, and the previous day's (first hours of a day).
     pub viewer: u64,
+    pub prev_viewer: u64,
     /// A Video Spec event that could be bridged to pingback events.
     pub video: Option<VideoSpecEvent>,
     /// The raw row kept for BI.
@@ -65,8 +69,10 @@ pub struct Meta {
     pub event_id: Vec<u8>,
     pub received_at_ms: i64,
     pub event_time_ms: i64,
+    pub ingested_at_ms: i64,
     pub app: String,
     pub viewer: u64,
+    pub prev_viewer: u64,
 }
 
 /// Decodes an `Analytics` body, or says why it is not a valid one.
@@ -92,6 +98,9 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
     let video = (call == CallType::Track).then(|| video_spec_event(&name, &properties)).flatten().and_then(Result::ok);
     Ok(OwnedAnalytics {
         viewer: meta.viewer,
+        prev_viewer: meta.prev_viewer,
+        ingested_at_ms: meta.ingested_at_ms,
+        client_ts_ms: a.original_timestamp_ms.unwrap_or(meta.event_time_ms),
         video,
         call,
         user,
@@ -124,33 +133,38 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
 pub struct PendingAnalytics {
     pub events: Vec<AnalyticsRow>,
     pub traits: Vec<UserTraits>,
-    outcomes: [u64; 4],
+    outcomes: [u64; 3],
 }
 
-/// Feeds one event to the engine and collects what must be stored.
-pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalytics, rejected: &mut Vec<RejectedRow>) {
-    let outcome = match &a.video {
-        Some(v) => record_video(engine, &a, v),
-        None => engine.record_analytics(&a.as_event()),
-    };
+/// The video events a Video Spec call stands for (none for other calls).
+pub fn bridged_video(a: &OwnedAnalytics) -> Vec<OwnedVideoEvent> {
+    let Some(v) = &a.video else { return Vec::new() };
+    let app = if a.row.app.is_empty() { "unknown" } else { a.row.app.as_str() };
+    v.kinds.iter().map(|&kind| video_event(a, v, kind, app)).collect()
+}
+
+fn video_event(a: &OwnedAnalytics, v: &VideoSpecEvent, kind: engage_model::pingback::EventKind, app: &str) -> OwnedVideoEvent {
+    OwnedVideoEvent {
+        item: v.item.clone(),
+        app: app.to_owned(),
+        viewer: a.viewer,
+        prev_viewer: a.prev_viewer,
+        view_id: v.view_id.clone(),
+        kind,
+        level: Level::Two,
+        progress: v.progress,
+        client_ts_ms: a.client_ts_ms,
+        event_time_ms: a.event_time_ms,
+        ingested_at_ms: a.ingested_at_ms,
+    }
+}
+
+/// Feeds one event to the webinar engine (unless its video events were recorded already:
+/// `bridged`) and collects what must be stored.
+pub fn apply(engine: &mut Engine, a: OwnedAnalytics, bridged: bool, pending: &mut PendingAnalytics) {
+    let outcome = if bridged { AnalyticsOutcome::Aggregated } else { engine.record_analytics(&a.as_event()) };
     if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
         pending.outcomes[i] += 1;
-    }
-    if outcome == AnalyticsOutcome::Late {
-        rejected.push(RejectedRow {
-            event_id: a.event_id,
-            received_at_ms: a.received_at_ms,
-            route: "consumer".into(),
-            reason_code: RejectReason::LateEvent.as_str().into(),
-            reason: format!(
-                "event time {} is beyond the allowed lateness (watermark {})",
-                a.event_time_ms,
-                engine.watermark_ms().map_or_else(|| "none".to_string(), |w| w.to_string())
-            ),
-            input: format!("{} {:?} session_id={}", a.row.call, a.row.name, a.row.session_id),
-            truncated: false,
-        });
-        return;
     }
     if a.call == CallType::Identify {
         pending.traits.push(UserTraits {
@@ -163,29 +177,6 @@ pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalyt
         });
     }
     pending.events.push(a.row);
-}
-
-/// Feeds a bridged Video Spec event to the video engine: late if any part was late.
-fn record_video(engine: &mut Engine, a: &OwnedAnalytics, v: &VideoSpecEvent) -> AnalyticsOutcome {
-    let app = if a.row.app.is_empty() { "unknown" } else { a.row.app.as_str() };
-    let mut outcome = AnalyticsOutcome::Aggregated;
-    for &kind in &v.kinds {
-        let ev = VideoEvent {
-            item: &v.item,
-            app,
-            viewer: a.viewer,
-            view_id: v.view_id.as_deref(),
-            kind,
-            level: Level::Two,
-            progress: v.progress,
-            event_time_ms: a.event_time_ms,
-            received_at_ms: a.received_at_ms,
-        };
-        if engine.record(&ev) == Outcome::Late {
-            outcome = AnalyticsOutcome::Late;
-        }
-    }
-    outcome
 }
 
 /// Emits the per-commit analytics counters.
@@ -215,6 +206,8 @@ mod tests {
             received_at_ms: at,
             event_time_ms: at,
             viewer_key: 7,
+            prev_viewer_key: 0,
+            ingested_at_ms: at,
             app_key: "Acme/Player",
             app_version: "1",
             user_agent: "Acme/Player 1",
@@ -223,15 +216,19 @@ mod tests {
         analytics_event(&m, id, &ctx).encode_to_vec()
     }
 
-    fn feed(engine: &mut Engine, pending: &mut PendingAnalytics, rejected: &mut Vec<RejectedRow>, payload: &[u8]) {
+    fn feed(engine: &mut Engine, pending: &mut PendingAnalytics, payload: &[u8]) {
         let Decoded::Analytics(a) = decode(payload) else { panic!("not analytics") };
-        apply(engine, *a, pending, rejected);
+        let bridged = bridged_video(&a);
+        for ev in &bridged {
+            assert_ne!(engine.record(&ev.as_video_event()), crate::engine::Outcome::NeedsArchive);
+        }
+        apply(engine, *a, !bridged.is_empty(), pending);
     }
 
     #[test]
     fn video_spec_events_feed_the_video_engine() {
         let mut engine = Engine::new(EngineConfig::default());
-        let (mut pending, mut rejected) = (PendingAnalytics::default(), Vec::new());
+        let mut pending = PendingAnalytics::default();
         let video = |name: &str, position: u32| {
             json!({"type": "track", "userId": "u", "event": name, "properties": {
                 "content_asset_id": "asset-1", "session_id": "play-1", "position": position, "total_length": 100}})
@@ -244,7 +241,7 @@ mod tests {
             video("Video Playback Completed", 100),
         ];
         for (i, call) in calls.into_iter().enumerate() {
-            feed(&mut engine, &mut pending, &mut rejected, &envelope(call, T0 + i as i64 * 1000, &format!("m{i}")));
+            feed(&mut engine, &mut pending, &envelope(call, T0 + i as i64 * 1000, &format!("m{i}")));
         }
         let windows = engine.flush();
         assert_eq!(windows.len(), 1);
@@ -253,30 +250,22 @@ mod tests {
         assert_eq!((c.impressions, c.plays, c.engaged_plays, c.pauses, c.completions), (1, 1, 1, 1, 1));
         assert_eq!(c.retention.iter().filter(|n| **n == 1).count(), 100, "watched 0..100");
         assert_eq!(pending.events.len(), 5, "kept raw too");
-        assert!(rejected.is_empty());
     }
 
     #[test]
     fn identify_keeps_traits_and_every_event_is_kept_raw() {
         let mut engine = Engine::new(EngineConfig::default());
-        let (mut pending, mut rejected) = (PendingAnalytics::default(), Vec::new());
+        let mut pending = PendingAnalytics::default();
         let identify = json!({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(identify, T0, "i1"));
+        feed(&mut engine, &mut pending, &envelope(identify, T0, "i1"));
         let joined = json!({"type": "track", "anonymousId": "a1", "event": "User Joined", "properties": {}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(joined, T0, "j1"));
+        feed(&mut engine, &mut pending, &envelope(joined, T0, "j1"));
         assert_eq!(pending.traits.len(), 1);
         assert_eq!(
             (pending.traits[0].user_key.as_str(), pending.traits[0].traits_json.as_str()),
             ("u1", "{\"plan\":\"pro\"}")
         );
         assert_eq!(pending.events.len(), 2);
-        assert_eq!(pending.outcomes, [0, 1, 1, 0], "one without session id, one not aggregated");
-        // far later: a join for an old window is late, kept as a rejection
-        let late_mover = json!({"type": "track", "userId": "u", "event": "Other", "properties": {}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(late_mover, T0 + 3_600_000, "x"));
-        let old = json!({"type": "track", "userId": "u", "event": "User Joined", "properties": {"session_id": "s"}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(old, T0, "old"));
-        assert_eq!(rejected.len(), 1);
-        assert_eq!(rejected[0].reason_code, "late_event");
+        assert_eq!(pending.outcomes, [0, 1, 1], "one without session id, one not aggregated");
     }
 }
