@@ -143,7 +143,12 @@ pub fn bridged_video(a: &OwnedAnalytics) -> Vec<OwnedVideoEvent> {
     v.kinds.iter().map(|&kind| video_event(a, v, kind, app)).collect()
 }
 
-fn video_event(a: &OwnedAnalytics, v: &VideoSpecEvent, kind: engage_model::pingback::EventKind, app: &str) -> OwnedVideoEvent {
+fn video_event(
+    a: &OwnedAnalytics,
+    v: &VideoSpecEvent,
+    kind: engage_model::pingback::EventKind,
+    app: &str,
+) -> OwnedVideoEvent {
     OwnedVideoEvent {
         item: v.item.clone(),
         app: app.to_owned(),

@@ -150,9 +150,7 @@ mod tests {
             user_agent: "",
             source: Source::Pingback,
         };
-        let Decoded::Video(event) = decode(&pingback_event(&p, &ctx).encode_to_vec()) else {
-            panic!("not video")
-        };
+        let Decoded::Video(event) = decode(&pingback_event(&p, &ctx).encode_to_vec()) else { panic!("not video") };
         assert_eq!((event.item.as_str(), event.app.as_str(), event.view_id.as_deref()), ("X", "unknown", Some("v1")));
         assert_eq!((event.kind, event.level, event.progress, event.viewer), (EventKind::Update, Level::Two, 30, 9));
     }

@@ -47,7 +47,6 @@ pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total
 /// Store reads of archived views that failed and were retried.
 pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
-
 pub fn describe() {
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");
     describe_counter!(EVENTS, Unit::Count, "Video events by engine outcome.");

@@ -446,13 +446,6 @@ impl Engine {
         (self.timelines.archived_total, self.timelines.restored_total, self.windows.late_generations())
     }
 
-    /// A timeline's lineage and event count (tests).
-    #[cfg(test)]
-    pub(crate) fn debug_timeline(&self, item: &str, viewer: u64) -> Option<(u64, usize, bool)> {
-        let key = ViewKey::new(self.strings.lookup(item)?, viewer, None);
-        self.timelines.debug(self.timelines.canonical(key))
-    }
-
     fn advance_watermark(&mut self, candidate: i64) {
         if self.watermark.is_some_and(|wm| candidate <= wm) {
             return;

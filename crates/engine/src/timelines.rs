@@ -348,14 +348,6 @@ impl Timelines {
         ok
     }
 
-    #[cfg(test)]
-    pub(crate) fn debug(&self, key: ViewKey) -> Option<(u64, usize, bool)> {
-        if let Some(t) = self.hot.get(&key).or_else(|| self.cold.get(&key)) {
-            return Some((t.lineage, t.len(), false));
-        }
-        self.leaving.get(&key).map(|(t, _)| (t.lineage, t.len(), true))
-    }
-
     /// Marks the timeline of `key` (if any) as complete: its key was looked up.
     pub(crate) fn set_complete(&mut self, key: ViewKey) {
         let key = self.canonical(key);
