@@ -255,6 +255,7 @@ fn bench_record(c: &mut Criterion) {
 
     let mut engine = Engine::new(EngineConfig::default());
     let mut archive = Archive::default();
+    let warm_started = Instant::now();
     let mut tally: HashMap<&'static str, usize> = HashMap::new();
     for (i, e) in warmup.iter().enumerate() {
         engine.set_position(i as u64);
@@ -267,6 +268,7 @@ fn bench_record(c: &mut Criterion) {
     engine.flush();
     archive.keep(&mut engine);
     let minutes = (warmup[warmup.len() - 1].t - warmup[0].t) / MIN;
+    eprintln!("warm-up took {:?}", warm_started.elapsed());
     let mut tally: Vec<_> = tally.into_iter().collect();
     tally.sort();
     eprintln!(
@@ -278,6 +280,10 @@ fn bench_record(c: &mut Criterion) {
         engine.open_windows(),
         archive.0.len(),
     );
+    if std::env::var_os("ENGAGE_BENCH_WARMUP_ONLY").is_some() {
+        // For profilers: the warm-up alone is 2.2M records and flushes, nothing else.
+        return;
+    }
     let snapshot = postcard::to_stdvec(&engine).expect("engine serializes");
     eprintln!("snapshot: {} bytes", snapshot.len());
     drop(engine);

@@ -368,7 +368,8 @@ impl Engine {
         let vid = ev.view_id.map(|v| self.vids.intern(v));
         let p = self.params(item);
         let position = self.position;
-        let key = self.timelines.canonical(ViewKey::new(item, ev.viewer, vid));
+        let key = ViewKey::new(item, ev.viewer, vid);
+        let key = if self.timelines.has_aliases() { self.timelines.canonical(key) } else { key };
         if vid.is_none() && ev.prev_viewer != 0 && ev.prev_viewer != ev.viewer {
             let prev = self.timelines.canonical(ViewKey::new(item, ev.prev_viewer, None));
             if prev != key {
@@ -376,8 +377,10 @@ impl Engine {
             }
         }
         let late = self.windows.is_past_hold(self.windows.start_of(e), wm);
-        self.timelines.get(key, wm, position);
-        self.note_looked_up(key, ev);
+        if !self.checked.is_empty() {
+            self.timelines.get(key, wm, position);
+            self.note_looked_up(key, ev);
+        }
         let t = self.timelines.get(key, wm, position);
         t.advance(wm, &p, &mut self.windows);
         let new = NewEvent {

@@ -36,7 +36,7 @@ use engage_model::pingback::{EventKind, Level};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
-use crate::view::{Class, Ctx, Sink, Step, ViewState};
+use crate::view::{Class, Ctx, NetSink, Sink, Step, ViewState};
 
 /// Most events kept per timeline; see the module documentation.
 pub(crate) const MAX_EVENTS: usize = 1024;
@@ -86,6 +86,52 @@ pub(crate) struct Who {
     pub(crate) viewer: u64,
 }
 
+/// The distinct (application, viewer) pairs of a timeline's events; the first is kept
+/// inline (almost every timeline has one), so a timeline costs one allocation, its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WhoTable {
+    first: Option<Who>,
+    more: Vec<Who>,
+}
+
+impl WhoTable {
+    fn get(&self, i: u8) -> Who {
+        match i {
+            0 => self.first.unwrap_or(Who { app: 0, viewer: 0 }),
+            i => self.more[usize::from(i) - 1],
+        }
+    }
+
+    /// The index of `who`, adding it when there is room (past [`MAX_WHO`], the last one).
+    fn index(&mut self, who: Who) -> u8 {
+        match self.first {
+            None => {
+                self.first = Some(who);
+                return 0;
+            }
+            Some(w) if w == who => return 0,
+            _ => {}
+        }
+        if let Some(i) = self.more.iter().position(|w| *w == who) {
+            return (i + 1) as u8;
+        }
+        if self.more.len() + 1 < MAX_WHO {
+            self.more.push(who);
+        }
+        self.more.len() as u8
+    }
+
+    /// Every pair, mutably (to rewrite application ids).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Who> {
+        self.first.iter_mut().chain(self.more.iter_mut())
+    }
+
+    /// Every pair.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Who> {
+        self.first.iter().chain(self.more.iter())
+    }
+}
+
 /// An event to insert, before it gets its [`Ev::who`] index.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NewEvent {
@@ -129,7 +175,7 @@ impl Params {
 pub(crate) struct Timeline {
     /// In player order (see [`Ev::key`]); empty when compact.
     events: Vec<Ev>,
-    pub(crate) who: Vec<Who>,
+    pub(crate) who: WhoTable,
     /// The last view of the last cluster, after all its events (its tail not included).
     live: ViewState,
     /// Edge-time bounds of the last cluster.
@@ -157,7 +203,7 @@ impl Timeline {
             supersedes: Vec::new(),
             complete: false,
             events: Vec::new(),
-            who: Vec::new(),
+            who: WhoTable::default(),
             live: ViewState::default(),
             last_lo: i64::MAX,
             last_hi: i64::MIN,
@@ -202,17 +248,11 @@ impl Timeline {
     }
 
     fn who_index(&mut self, who: Who) -> u8 {
-        if let Some(i) = self.who.iter().position(|w| *w == who) {
-            return i as u8;
-        }
-        if self.who.len() < MAX_WHO {
-            self.who.push(who);
-        }
-        (self.who.len() - 1) as u8
+        self.who.index(who)
     }
 
     fn step(&self, ev: &Ev) -> Step {
-        let who = self.who[usize::from(ev.who)];
+        let who = self.who.get(ev.who);
         Step { kind: ev.kind, level: ev.level, progress: ev.progress, e: ev.e, app: who.app, viewer: who.viewer }
     }
 
@@ -238,7 +278,12 @@ impl Timeline {
         if self.compact {
             return Inserted::Unordered(self.apply_last(new, p, sink));
         }
-        let at = self.events.binary_search_by(|x| x.key().cmp(&new.key()));
+        // In order (the common case): after the last event, no search.
+        let at = match self.events.last() {
+            Some(last) if last.key() < new.key() => Err(self.events.len()),
+            None => Err(0),
+            _ => self.events.binary_search_by(|x| x.key().cmp(&new.key())),
+        };
         if let Ok(i) = at {
             let old = self.events[i];
             if (old.e, self.who_order(old.who)) <= (new.e, self.who_order(new.who)) {
@@ -251,16 +296,22 @@ impl Timeline {
                 self.events = Vec::new();
                 return Inserted::Unordered(self.apply_last(new, p, sink));
             }
+            if self.events.capacity() == 0 {
+                self.events.reserve_exact(8);
+            }
             self.events.push(new);
             return Inserted::InOrder(self.apply_last(new, p, sink));
         }
-        // Re-derive: retract everything, change the set, add everything.
-        self.derive(p, sink, -1);
+        // Re-derive: retract everything, change the set, add everything; only the net
+        // change reaches the windows.
+        let mut net = NetSink::default();
+        self.derive(p, &mut net, -1);
         match at {
             Ok(i) => self.events[i] = new,
             Err(i) => self.events.insert(i, new),
         }
-        let (live, lo, hi) = self.derive(p, sink, 1);
+        let (live, lo, hi) = self.derive(p, &mut net, 1);
+        net.emit(sink);
         (self.live, self.last_lo, self.last_hi) = (live, lo, hi);
         if self.events.len() > MAX_EVENTS {
             self.compact = true;
@@ -271,7 +322,7 @@ impl Timeline {
 
     /// A deterministic order of `(app, viewer)` entries for choosing between repeats.
     fn who_order(&self, who: u8) -> (u64, u32) {
-        let w = self.who[usize::from(who)];
+        let w = self.who.get(who);
         (w.viewer, w.app)
     }
 
@@ -316,15 +367,7 @@ impl Timeline {
     /// The whole contribution of the event set at the timeline's watermark, emitted with
     /// `sign`. Returns the last cluster's live view and edge-time bounds.
     pub(crate) fn derive(&self, p: &Params, sink: &mut dyn Sink, sign: i64) -> (ViewState, i64, i64) {
-        let mut times: Vec<i64> = self.events.iter().map(|e| e.e).collect();
-        times.sort_unstable();
-        let mut clusters: Vec<(i64, i64)> = Vec::new();
-        for &t in &times {
-            match clusters.last_mut() {
-                Some((_, hi)) if t <= hi.saturating_add(p.timeout_ms) => *hi = t,
-                _ => clusters.push((t, t)),
-            }
-        }
+        let clusters = self.clusters(p.timeout_ms);
         let mut last = (ViewState::default(), i64::MAX, i64::MIN);
         for (n, &(lo, hi)) in clusters.iter().enumerate() {
             let mut view = ViewState::default();
@@ -346,6 +389,28 @@ impl Timeline {
         last
     }
 
+    /// Edge-time bounds of the clusters, in order. One pass when the whole timeline spans less
+    /// than a timeout (the common case); sorted otherwise.
+    fn clusters(&self, timeout_ms: i64) -> Vec<(i64, i64)> {
+        let (lo, hi) = self.events.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| (lo.min(e.e), hi.max(e.e)));
+        if lo > hi {
+            return Vec::new();
+        }
+        if hi.saturating_sub(lo) <= timeout_ms {
+            return vec![(lo, hi)];
+        }
+        let mut times: Vec<i64> = self.events.iter().map(|e| e.e).collect();
+        times.sort_unstable();
+        let mut clusters: Vec<(i64, i64)> = Vec::new();
+        for &t in &times {
+            match clusters.last_mut() {
+                Some((_, hi)) if t <= hi.saturating_add(timeout_ms) => *hi = t,
+                _ => clusters.push((t, t)),
+            }
+        }
+        clusters
+    }
+
     /// Joins `other` (the same viewer's timeline under another key: the previous day's viewer
     /// key) into this one. Both must be at the same watermark; the caller retracted both
     /// contributions, and [`Timeline::rederive`] adds the union's.
@@ -364,7 +429,7 @@ impl Timeline {
             return;
         }
         for ev in &other.events {
-            let who = self.who_index(other.who[usize::from(ev.who)]);
+            let who = self.who_index(other.who.get(ev.who));
             let ev = Ev { who, ..*ev };
             match self.events.binary_search_by(|x| x.key().cmp(&ev.key())) {
                 Ok(i) => {
@@ -391,7 +456,7 @@ impl Timeline {
 
     /// Rewrites application ids (after loading from an archive with its own string table).
     pub(crate) fn map_apps(&mut self, mut f: impl FnMut(u32) -> u32) {
-        for w in &mut self.who {
+        for w in self.who.iter_mut() {
             w.app = f(w.app);
         }
         self.live.map_app(&mut f);

@@ -111,6 +111,11 @@ impl Timelines {
         self.hot.values().chain(self.cold.values()).map(Timeline::len).sum()
     }
 
+    /// Whether any key is an alias (midnight links): when none is, keys are canonical.
+    pub(crate) fn has_aliases(&self) -> bool {
+        !self.aliases.is_empty()
+    }
+
     /// The key holding `key`'s events (itself, or what it is an alias of).
     pub(crate) fn canonical(&self, key: ViewKey) -> ViewKey {
         self.aliases.get(&key).copied().unwrap_or(key)
@@ -126,22 +131,26 @@ impl Timelines {
     }
 
     /// The timeline of canonical `key`, made hot; a new one at `wm`, created at `position`,
-    /// when there is none.
+    /// when there is none. One hash lookup when it is hot already.
     pub(crate) fn get(&mut self, key: ViewKey, wm: i64, position: u64) -> &mut Timeline {
-        if !self.hot.contains_key(&key) {
-            let t = match self.cold.remove(&key) {
-                Some(t) => t,
-                None => match self.leaving.remove(&key) {
-                    Some((t, aliases)) => {
-                        self.relink(key, aliases);
-                        t
+        let Timelines { hot, cold, leaving, aliases, alias_lists, .. } = self;
+        hot.entry(key).or_insert_with(|| {
+            if let Some(t) = cold.remove(&key) {
+                return t;
+            }
+            match leaving.remove(&key) {
+                Some((t, moved)) => {
+                    for a in &moved {
+                        aliases.insert(*a, key);
                     }
-                    None => Timeline::new(wm, position),
-                },
-            };
-            self.hot.insert(key, t);
-        }
-        self.hot.get_mut(&key).expect("inserted above")
+                    if !moved.is_empty() {
+                        alias_lists.insert(key, moved);
+                    }
+                    t
+                }
+                None => Timeline::new(wm, position),
+            }
+        })
     }
 
     fn take(&mut self, key: ViewKey) -> Option<Timeline> {
@@ -190,10 +199,12 @@ impl Timelines {
             t.absorb(&other);
             return;
         }
-        other.derive(p, sink, -1);
-        t.derive(p, sink, -1);
+        let mut net = crate::view::NetSink::default();
+        other.derive(p, &mut net, -1);
+        t.derive(p, &mut net, -1);
         t.absorb(&other);
-        t.rederive(p, sink);
+        t.rederive(p, &mut net);
+        net.emit(sink);
     }
 
     /// Once per window of watermark: moves every hot timeline's contribution to `wm` (tails
@@ -361,7 +372,7 @@ impl Timelines {
         let all = self.hot.iter().chain(&self.cold).chain(self.leaving.iter().map(|(k, (t, _))| (k, t)));
         for (key, t) in all {
             used[key.item as usize] = true;
-            for w in &t.who {
+            for w in t.who.iter() {
                 used[w.app as usize] = true;
             }
         }

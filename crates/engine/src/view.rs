@@ -41,7 +41,7 @@ use engage_model::time::window_start;
 use serde::{Deserialize, Serialize};
 
 /// One increment (or, with a negative sign, decrement) of a window aggregate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Delta {
     Impression,
     /// A counted play; `engaged` at level 2; `viewer` gets a play in the window.
@@ -68,6 +68,46 @@ pub(crate) enum Delta {
 pub(crate) trait Sink {
     /// Adds `sign` × `delta` to the window of `(item, app)` starting at `window`.
     fn add(&mut self, item: u32, app: u32, window: i64, delta: Delta, sign: i64);
+}
+
+/// A sink that keeps increments until [`NetSink::emit`], then emits only their net effect:
+/// re-deriving a view after a reordered event retracts and re-adds mostly the same
+/// increments, and those cancel here instead of touching windows (or opening generations of
+/// windows no longer held) for nothing.
+#[derive(Debug, Default)]
+pub(crate) struct NetSink {
+    entries: Vec<(u32, u32, i64, Delta, i64)>,
+}
+
+impl Sink for NetSink {
+    fn add(&mut self, item: u32, app: u32, window: i64, delta: Delta, sign: i64) {
+        self.entries.push((item, app, window, delta, sign));
+    }
+}
+
+impl NetSink {
+    /// Emits the net increments into `sink`, in a deterministic order.
+    pub(crate) fn emit(mut self, sink: &mut dyn Sink) {
+        self.entries.sort_unstable_by_key(|&(item, app, window, delta, _)| (item, app, window, delta));
+        let mut i = 0;
+        while i < self.entries.len() {
+            let (item, app, window, delta, mut net) = self.entries[i];
+            let mut j = i + 1;
+            while j < self.entries.len()
+                && self.entries[j].0 == item
+                && self.entries[j].1 == app
+                && self.entries[j].2 == window
+                && self.entries[j].3 == delta
+            {
+                net += self.entries[j].4;
+                j += 1;
+            }
+            if net != 0 {
+                sink.add(item, app, window, delta, net);
+            }
+            i = j;
+        }
+    }
 }
 
 /// What a view needs to know about its surroundings.
