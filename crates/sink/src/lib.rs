@@ -1,6 +1,6 @@
 //! engage-sink: where rollups land and where the read side finds them.
 //!
-//! The consumer hands a [`CommitBatch`] (full-state window rows, new viewers, rejected
+//! The consumer hands a [`CommitBatch`] (full-state window generations, viewer weights, rejected
 //! inputs and its own checkpoint) to a [`Store`], which writes all of it in one atomic,
 //! idempotent step; the API then asks the same trait for engagement over a time range.
 //! Backends differ (SQLite embedded, ClickHouse in production), the contract does not.
