@@ -14,8 +14,8 @@ use serde::{Serialize, Serializer};
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Atomically (one transaction): upsert the full-state window generation rows and viewer
-    /// weights (replace by (item, app, window_start, [viewer,] partition, generation), never
-    /// by an older version), insert rejected rows (ignore an existing event_id), move the
+    /// weights (replace by (item, app, window_start, partition, generation), and the viewer
+    /// for weights; never by an older version), insert rejected rows (ignore an existing event_id), move the
     /// partition's watermark and `final_before` forward (never back), add the archived
     /// states (and drop the partition's expired ones), and, when the batch carries a
     /// snapshot, save the checkpoint (next offset + snapshot) of `partition`.
@@ -437,7 +437,9 @@ impl From<&VideoCounters> for UnsignedCounters {
 pub struct TimelinePoint {
     pub window_start: i64,
     pub window_end: i64,
-    /// True when every application's row of this window is final.
+    /// True when the window ends at or before the smallest `final_before` the consumer
+    /// partitions reported: no input the collectors accept can change it any more (false
+    /// while no partition reported one).
     #[serde(rename = "final")]
     pub is_final: bool,
     pub impressions: u64,

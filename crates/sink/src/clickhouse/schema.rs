@@ -1,7 +1,9 @@
 //! The ClickHouse schema: versioned migrations kept in code, applied by `engage migrate`.
 //!
 //! Each migration is a list of statements that are idempotent on their own (`CREATE ... IF
-//! NOT EXISTS`, `CREATE OR REPLACE VIEW`, `ADD COLUMN IF NOT EXISTS`), and `schema_migrations`
+//! NOT EXISTS`, `CREATE OR REPLACE VIEW`, `ADD COLUMN IF NOT EXISTS`, `MODIFY COMMENT`, and
+//! `INSERT ... SELECT` copies into `ReplacingMergeTree(version)` tables, whose rows written
+//! twice have the same keys and versions and collapse under `FINAL`), and `schema_migrations`
 //! records the versions whose statements all succeeded. So running `engage migrate` twice is a
 //! no-op (recorded versions are skipped, and re-running an unrecorded one changes nothing that
 //! exists), and two replicas migrating at once cannot break anything: both run the same
@@ -27,7 +29,7 @@
 //! - Raw events and rejected inputs are append-mostly logs with a TTL, deduplicated by their
 //!   sorting key, which ends with the event id.
 //!
-//! Since version 3 (see [`v3`]) a window is the sum of its rows, one per (window,
+//! Since version 3 (see `schema/v3.rs`) a window is the sum of its rows, one per (window,
 //! partition, generation): `video_window_rows`, `video_viewer_weights` and `page_view_rows`
 //! keep the keys above followed by (partition_id, generation), so one item's range is still
 //! one key range. `video_windows`, `video_viewers` and `page_views` are the tables of
