@@ -57,7 +57,6 @@ pub enum Applied {
 #[derive(Debug, Default)]
 pub struct CommitStats {
     records: usize,
-    outcomes: [u64; 4],
     outcomes: [u64; Outcome::ALL.len()],
     undecodable: u64,
     repeats: u64,

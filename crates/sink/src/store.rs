@@ -36,9 +36,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The last committed checkpoint of a partition, None if never committed.
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError>;
-    /// For each key, the archived state of `partition` with the highest version at or below
-    /// `max_version` (keys without one are left out). A consumer replaying after a crash so
-    /// reads exactly what the first run read at the same position.
+    /// For each key, every archived state of `partition` with a version at or below
+    /// `max_version` (keys without one are left out), ordered by key then version. A key may
+    /// hold several states (its view came back and left again; the engine picks the newest of
+    /// each lineage). A consumer replaying after a crash so reads exactly what the first run
+    /// read at the same position.
     async fn load_archived(
         &self,
         partition: i32,

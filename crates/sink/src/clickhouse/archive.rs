@@ -1,12 +1,12 @@
 //! Reading archived engine states back (`archived_states`, schema version 3): for a batch
-//! of keys, the newest state of each at or below a position, in one query per chunk.
+//! of keys, every state of each at or below a position, in one query per chunk.
 //!
 //! Rows are written with the commit's data inserts (before its checkpoint, see `write`);
 //! the table's TTL deletes them a day after they expire. Keys go into the query as
 //! `unhex('…')` literals (16 bytes each, so nothing to escape), at most [`KEYS_PER_QUERY`]
 //! per query so a large batch stays well inside ClickHouse's query size limit (256 KiB by
-//! default). `argMax(state, version)` picks the newest version; duplicates of one version
-//! (a replayed commit) hold the same state.
+//! default). Grouping by (key, version) collapses duplicates of one version (a replayed
+//! commit writes the same state again); the engine keeps the newest of each lineage.
 
 use super::ClickHouseStore;
 use super::rows::ArchivedDbRow;
@@ -40,9 +40,9 @@ impl ClickHouseStore {
                 list.push_str("')");
             }
             let sql = format!(
-                "SELECT key, argMax(state, version) AS state FROM archived_states
+                "SELECT key, any(state) AS state FROM archived_states
                  WHERE partition_id = {partition} AND version <= {max_version} AND key IN ({list})
-                 GROUP BY key ORDER BY key"
+                 GROUP BY key, version ORDER BY key, version"
             );
             let rows = self.fetch_all::<ArchivedDbRow>("read archived states", || self.client.query(&sql)).await?;
             out.extend(rows.into_iter().map(|r| (r.key, r.state)));

@@ -3,9 +3,10 @@
 //! can re-derive its view exactly.
 //!
 //! Rows are keyed (partition, key, version): a state archived again later (the view came
-//! back, then left again) is a new row, and [`load`] returns the newest at or below the
-//! reader's position, so a consumer replaying after a crash reads exactly what the first
-//! run read at the same position. Writing is a set (`ON CONFLICT DO NOTHING`: a replay
+//! back, then left again) is a new row, and [`load`] returns every row at or below the
+//! reader's position (the engine keeps the newest of each lineage it finds in them), so a
+//! consumer replaying after a crash reads exactly what the first run read at the same
+//! position. Writing is a set (`ON CONFLICT DO NOTHING`: a replay
 //! writes the same state at the same version). Expiry is part of the commit: rows of the
 //! batch's partition whose `expires_at` is below the batch's watermark are deleted through
 //! the `(partition_id, expires_at)` index, so the table holds about one horizon of states.
@@ -13,7 +14,7 @@
 use super::codec::counter_to_sql;
 use crate::error::{SqlContext, StoreError};
 use crate::store::CommitBatch;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 
 /// States found, with their keys (what [`crate::Store::load_archived`] returns).
 type Found = Vec<([u8; 16], Vec<u8>)>;
@@ -24,9 +25,9 @@ ON CONFLICT (partition_id, key, version) DO NOTHING";
 
 const DELETE_EXPIRED: &str = "DELETE FROM archived_states WHERE partition_id = ?1 AND expires_at < ?2";
 
-const NEWEST_STATE: &str = "
+const STATES_UP_TO: &str = "
 SELECT state FROM archived_states WHERE partition_id = ?1 AND key = ?2 AND version <= ?3
-ORDER BY version DESC LIMIT 1";
+ORDER BY version";
 
 /// Inserts the batch's archived states, then deletes its partition's expired ones.
 pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch) -> Result<(), StoreError> {
@@ -48,8 +49,8 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch) -> Result<(), Sto
     Ok(())
 }
 
-/// For each key, the state of the highest version at or below `max_version` (keys without
-/// one are left out), ordered by key, once per key (both stores answer alike).
+/// For each key, every state of a version at or below `max_version` (keys without one are
+/// left out), ordered by key then version (both stores answer alike).
 pub(crate) fn load(
     conn: &mut Connection,
     partition: i32,
@@ -59,21 +60,18 @@ pub(crate) fn load(
     // Above i64::MAX every stored version qualifies.
     let max_version = i64::try_from(max_version).unwrap_or(i64::MAX);
     let tx = conn.transaction().ctx("begin a read")?;
-    let mut out = std::collections::BTreeMap::new();
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out = Vec::new();
     {
-        let mut stmt = tx.prepare_cached(NEWEST_STATE).ctx("prepare the archive lookup")?;
+        let mut stmt = tx.prepare_cached(STATES_UP_TO).ctx("prepare the archive lookup")?;
         for key in keys {
-            if out.contains_key(key) {
-                continue;
-            }
-            let state: Option<Vec<u8>> = stmt
-                .query_row(params![partition, &key[..], max_version], |r| r.get(0))
-                .optional()
-                .ctx("look up an archived state")?;
-            if let Some(state) = state {
-                out.insert(*key, state);
+            let mut rows = stmt.query(params![partition, &key[..], max_version]).ctx("look up archived states")?;
+            while let Some(row) = rows.next().ctx("read an archived state")? {
+                out.push((key, row.get::<_, Vec<u8>>(0).ctx("read an archived state")?));
             }
         }
     }
-    Ok(out.into_iter().collect())
+    Ok(out)
 }
