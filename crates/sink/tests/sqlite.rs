@@ -32,9 +32,9 @@ async fn replays_and_lower_versions_change_nothing() {
 }
 
 #[tokio::test]
-async fn archive_returns_the_newest_at_or_below() {
+async fn archive_returns_every_version_at_or_below() {
     let (_dir, store) = fresh();
-    laws::archive_returns_the_newest_at_or_below(&store).await;
+    laws::archive_returns_every_version_at_or_below(&store).await;
 }
 
 #[tokio::test]
