@@ -45,7 +45,7 @@ bench-kafka:
 	tests/services/with-services.sh $(CARGO) bench --locked -p engage-kafka --bench consume
 
 bench-engine:
-	$(CARGO) bench --locked -p engage-consumer --bench engine
+	$(CARGO) bench --locked -p engage-engine --bench engine
 
 ## bench-cdnlog: CDN log lines parsed per second, per format, on one core
 bench-cdnlog:

@@ -16,7 +16,7 @@ const MIN: i64 = 60_000;
 /// 2024-05-01T12:00:00Z.
 const T0: i64 = 1_714_564_800_000;
 
-fn window(item: &str, app: &str, start: i64, plays: u64, viewers: &[u64]) -> VideoWindow {
+fn window(item: &str, app: &str, start: i64, plays: i64, viewers: &[u64]) -> VideoWindow {
     let mut counters = VideoCounters { impressions: 2 * plays, plays, engaged_plays: plays, ..Default::default() };
     counters.retention[0] = plays;
     counters.exits[100] = 1;
@@ -26,9 +26,9 @@ fn window(item: &str, app: &str, start: i64, plays: u64, viewers: &[u64]) -> Vid
         app: app.into(),
         window_start_ms: start,
         window_end_ms: start + MIN,
-        is_final: true,
+        generation: 0,
         counters,
-        new_viewers: viewers.to_vec(),
+        viewers: viewers.iter().map(|&v| (v, 1)).collect(),
     }
 }
 
@@ -63,6 +63,9 @@ async fn fixture() -> (tempfile::TempDir, Router) {
         partition: 0,
         next_offset: 10,
         snapshot: Some(vec![]),
+        // Every window of the fixture is final.
+        watermark_ms: Some(T0 + 60 * MIN),
+        final_before_ms: Some(T0 + 2 * MIN),
         windows: vec![
             acme,
             window("v1", "web/Chrome", T0, 2, &[1, 4]),
@@ -122,6 +125,7 @@ async fn engagement_has_the_contract_fields() {
         "pauses",
         "duplicates",
         "ignored",
+        "orphan_events",
         "abandons",
         "play_rate",
         "completion_rate",
@@ -305,7 +309,7 @@ async fn store_failures_are_503() {
     let (dir, app) = fixture().await;
     // Damage the file behind the store's back: a count array no longer decodes.
     let raw = rusqlite::Connection::open(dir.path().join("engage.db")).unwrap();
-    raw.execute("UPDATE video_windows SET retention = x'00'", []).unwrap();
+    raw.execute("UPDATE video_window_rows SET retention = x'00'", []).unwrap();
     let request = Request::get("/api/v1/items/v1/engagement").body(Body::empty()).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -9,11 +9,22 @@
 //! timestamp, and an event id derived from the line itself, so a re-shipped log repeats ids
 //! the consumer drops. Records are published in batches of [`BATCH_RECORDS`].
 //!
-//! The answer is JSON: `{"lines", "accepted", "skipped": {reason: n}, "rejected": {reason: n},
-//! "rejected_kept"}`. Lines that are not pingbacks (other paths, methods, failed statuses,
-//! headers) are skipped and counted; unreadable lines and invalid pingbacks are rejected,
-//! counted, and kept as `Rejected` records (route `/v1/cdn-logs`, the first
-//! [`MAX_KEPT_REJECTED`] of a request). When the bus refuses a batch the answer is 503 with
+//! The line's own timestamp is the event's time (the player's `ts` only orders its view). A
+//! log is late by nature, so the collector decides here, by its own clock, whether a line is
+//! still within the lateness horizon: older than the allowed lateness is refused as
+//! `beyond_horizon`, more than a minute ahead as `future_timestamp` (a forged line dated 2099
+//! must not move time). Every record carries `ingested_at_ms`, the collector's clock.
+//!
+//! The answer is JSON: `{"lines", "accepted", "beyond_horizon", "future_timestamp",
+//! "skipped": {reason: n}, "rejected": {reason: n}, "rejected_kept"}`, so that `lines` =
+//! `accepted` + the skipped + the rejected. Lines that are not pingbacks (other paths,
+//! methods, failed statuses, headers) are skipped and counted; unreadable lines, invalid
+//! pingbacks and pingbacks outside the horizon are rejected, counted by reason, and kept as
+//! `Rejected` records (route `/v1/cdn-logs`, the first [`MAX_KEPT_REJECTED`] of a request).
+//! Lines outside the horizon are also counted at the top level (`beyond_horizon`,
+//! `future_timestamp`, always present), as a shipper wants to see them without reading
+//! reasons; they are the same lines as `rejected.beyond_horizon` and
+//! `rejected.future_timestamp`, not more. When the bus refuses a batch the answer is 503 with
 //! `Retry-After` and `resume_at_line`: every line before it is done, so a shipper can resume
 //! there (re-sending from the start is also safe: repeats are dropped downstream).
 
@@ -29,6 +40,7 @@ use engage_bus::Record;
 use engage_model::cdnlog::{Format, LineReader, MAX_LINE_BYTES, Parsed};
 use engage_model::envelope::{self, Source};
 use engage_model::pingback;
+use engage_model::time::OutsideHorizon;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,6 +72,10 @@ struct Params {
 struct Summary {
     lines: u64,
     accepted: u64,
+    /// Pingback lines older than the allowed lateness (also in `rejected`).
+    beyond_horizon: u64,
+    /// Pingback lines more than the tolerance ahead of the collector's clock (also in `rejected`).
+    future_timestamp: u64,
     skipped: BTreeMap<&'static str, u64>,
     rejected: BTreeMap<&'static str, u64>,
     rejected_kept: u64,
@@ -98,6 +114,7 @@ async fn ingest(State(c): State<Collector>, Query(params): Query<Params>, header
                 return job.stopped(StatusCode::BAD_REQUEST, &format!("reading the body failed: {e}")).await;
             }
         };
+        job.tick();
         match decoder.as_mut() {
             None => job.feed(&data),
             Some(dec) => {
@@ -134,7 +151,9 @@ async fn ingest(State(c): State<Collector>, Query(params): Query<Params>, header
 struct Job {
     c: Collector,
     reader: LineReader,
-    received_at_ms: i64,
+    /// The collector's clock as of the last body chunk: `ingested_at_ms` of the records and
+    /// the `now` of the horizon.
+    now_ms: i64,
     partial: Vec<u8>,
     partial_too_long: bool,
     /// Records not yet published, with the number of the line they came from.
@@ -144,16 +163,21 @@ struct Job {
 
 impl Job {
     fn new(c: Collector, format: Format) -> Self {
-        let received_at_ms = c.now_ms();
+        let now_ms = c.now_ms();
         Self {
             c,
             reader: LineReader::new(format),
-            received_at_ms,
+            now_ms,
             partial: Vec::new(),
             partial_too_long: false,
             pending: Vec::new(),
             summary: Summary::default(),
         }
+    }
+
+    /// Reads the clock again: a long upload's lines are judged by the time they arrive.
+    fn tick(&mut self) {
+        self.now_ms = self.c.now_ms();
     }
 
     /// Splits `data` into lines, carrying an unfinished line over; a line longer than the
@@ -203,10 +227,19 @@ impl Job {
             Ok(Parsed::Skipped(reason)) => *self.summary.skipped.entry(reason.as_str()).or_default() += 1,
             Ok(Parsed::Pingback(req)) => match pingback::parse_query(&req.query) {
                 Ok(p) => {
+                    if let Err(outside) = self.c.check_horizon(req.timestamp_ms, self.now_ms) {
+                        match outside {
+                            OutsideHorizon::BeyondHorizon { .. } => self.summary.beyond_horizon += 1,
+                            OutsideHorizon::Future { .. } => self.summary.future_timestamp += 1,
+                        }
+                        let detail = format!("the line's timestamp {outside}");
+                        return self.reject(outside.reason().as_str(), &detail, line);
+                    }
                     let origin = Origin {
                         client_ip: req.client_ip,
                         user_agent: &req.user_agent,
-                        received_at_ms: req.timestamp_ms,
+                        edge_time_ms: req.timestamp_ms,
+                        ingested_at_ms: self.now_ms,
                         source: Source::CdnLog,
                     };
                     let id = envelope::event_id(&[b"cdnlog", self.reader.format().name().as_bytes(), line]);
@@ -225,7 +258,7 @@ impl Job {
         if (self.summary.rejected_kept as usize) < MAX_KEPT_REJECTED {
             self.summary.rejected_kept += 1;
             let input = String::from_utf8_lossy(&line[..line.len().min(envelope::MAX_REJECTED_INPUT + 4)]);
-            let ev = envelope::rejected_event(self.received_at_ms, ROUTE, reason, detail, &input);
+            let ev = envelope::rejected_event(self.now_ms, ROUTE, reason, detail, &input);
             self.pending.push((self.summary.lines, Record { key: Vec::new(), payload: ev.encode_to_vec() }));
         }
     }

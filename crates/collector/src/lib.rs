@@ -2,11 +2,21 @@
 //!
 //! It validates each input against the pingback specification (`engage_model::pingback`),
 //! derives the viewer key (the raw client IP never leaves this crate) and the application,
-//! corrects implausible client clocks, and publishes a `RawEvent` through the
+//! stamps the event's edge time, and publishes a `RawEvent` through the
 //! [`engage_bus::Publisher`] seam (the embedded log, or Kafka). Refused inputs get a 4xx with
 //! a one-line reason, are counted by reason, and are published as `Rejected` envelopes so they
 //! are kept for inspection. When the bus cannot take an event, the answer is 503 with
 //! `Retry-After`, never a 2xx for something that could be lost.
+//!
+//! # Time
+//! An event's time is when the edge saw it: the receive time of a live pingback (the player's
+//! `ts` only orders its view, so a wrong player clock moves nothing), the timestamp of a CDN
+//! log line, Segment's `timestamp` corrected by `sentAt`. Whether it is too late or too far
+//! ahead is decided here, by this collector's clock ([`engage_model::time::check_horizon`]):
+//! older than [`CollectorConfig::allowed_lateness_ms`] is refused as `beyond_horizon`, more
+//! than [`FUTURE_TOLERANCE_MS`] ahead as `future_timestamp`. So nothing acknowledged is
+//! refused later, and no input can move time into the future. Every envelope carries
+//! `ingested_at_ms`, this clock when the input was accepted.
 //!
 //! # Layout
 //! - [`client`]: who the client is (trusted proxies, `X-Forwarded-For`).
@@ -27,25 +37,50 @@ mod test_support;
 
 use axum::Router;
 use engage_bus::Publisher;
+use engage_model::time::{DEFAULT_ALLOWED_LATENESS_MS, MAX_ALLOWED_LATENESS_MS};
 use engage_model::viewer::ViewerKeyer;
 use ipnet::IpNet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use engage_model::time::FUTURE_TOLERANCE_MS;
 
 /// Collector settings.
 #[derive(Clone, Debug)]
 pub struct CollectorConfig {
     /// Proxies and load balancers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// A client timestamp further than this from the receive time is replaced by it.
-    pub max_clock_skew_ms: i64,
+    /// The lateness horizon: an input whose event time is older than this by the collector's
+    /// clock is refused as `beyond_horizon` (CDN log lines, Segment calls; a live pingback's
+    /// time is now). Default 48 hours ([`DEFAULT_ALLOWED_LATENESS_MS`]); valid is
+    /// `0 < allowed_lateness_ms <= 7 days` ([`MAX_ALLOWED_LATENESS_MS`]). Whoever builds the
+    /// config calls [`CollectorConfig::validate`] and refuses to start on an error (the CLI's
+    /// `--allowed-lateness-seconds`); [`Collector::new`] asserts it in debug builds.
+    pub allowed_lateness_ms: i64,
     /// Segment write keys accepted; `None` accepts any key (or none).
     pub write_keys: Option<Vec<String>>,
 }
 
 impl Default for CollectorConfig {
     fn default() -> Self {
-        Self { trusted_proxies: Vec::new(), max_clock_skew_ms: 24 * 3_600_000, write_keys: None }
+        Self { trusted_proxies: Vec::new(), allowed_lateness_ms: DEFAULT_ALLOWED_LATENESS_MS, write_keys: None }
+    }
+}
+
+/// A collector configuration that cannot run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CollectorConfigError {
+    #[error("allowed_lateness_ms must be more than 0 and at most {MAX_ALLOWED_LATENESS_MS} (7 days), got {0}")]
+    AllowedLateness(i64),
+}
+
+impl CollectorConfig {
+    /// Checks the configuration; called where it is built, before [`Collector::new`].
+    pub fn validate(&self) -> Result<(), CollectorConfigError> {
+        if self.allowed_lateness_ms <= 0 || self.allowed_lateness_ms > MAX_ALLOWED_LATENESS_MS {
+            return Err(CollectorConfigError::AllowedLateness(self.allowed_lateness_ms));
+        }
+        Ok(())
     }
 }
 
@@ -80,7 +115,10 @@ impl std::fmt::Debug for Collector {
 }
 
 impl Collector {
+    /// A collector over a bus, a viewer keyer, its settings (checked by
+    /// [`CollectorConfig::validate`]) and a clock.
     pub fn new(publisher: Arc<dyn Publisher>, keyer: ViewerKeyer, config: CollectorConfig, clock: Clock) -> Self {
+        debug_assert_eq!(config.validate(), Ok(()), "an invalid collector config");
         metrics::describe();
         Self { inner: Arc::new(Inner { publisher, keyer, config, clock, draining: AtomicBool::new(false) }) }
     }
@@ -104,7 +142,31 @@ impl Collector {
         !self.inner.draining.load(Ordering::SeqCst) && self.inner.publisher.is_ready()
     }
 
+    /// The collector's own clock: receive times of live requests, `ingested_at_ms` of every
+    /// envelope, and the `now` of the lateness horizon.
     fn now_ms(&self) -> i64 {
         (self.inner.clock)()
+    }
+
+    /// Whether an event time is within the horizon of `now_ms` (see the crate's `# Time`).
+    fn check_horizon(&self, event_ms: i64, now_ms: i64) -> Result<(), engage_model::time::OutsideHorizon> {
+        engage_model::time::check_horizon(event_ms, now_ms, self.inner.config.allowed_lateness_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_lateness_is_checked() {
+        let with = |ms| CollectorConfig { allowed_lateness_ms: ms, ..CollectorConfig::default() }.validate();
+        assert_eq!(CollectorConfig::default().allowed_lateness_ms, 172_800_000);
+        assert_eq!(with(172_800_000), Ok(()));
+        assert_eq!(with(1), Ok(()));
+        assert_eq!(with(7 * 86_400_000), Ok(()));
+        assert_eq!(with(0), Err(CollectorConfigError::AllowedLateness(0)));
+        assert_eq!(with(-1), Err(CollectorConfigError::AllowedLateness(-1)));
+        assert_eq!(with(7 * 86_400_000 + 1), Err(CollectorConfigError::AllowedLateness(7 * 86_400_000 + 1)));
     }
 }

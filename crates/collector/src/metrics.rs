@@ -9,12 +9,10 @@ use metrics::{Unit, describe_counter};
 pub const PINGBACKS: &str = "engage_collector_pingbacks_total";
 /// Segment calls by `outcome`: `accepted`, `rejected`, `unavailable` (503).
 pub const ANALYTICS: &str = "engage_collector_analytics_events_total";
-/// Refused inputs by `route` and `reason`.
+/// Refused inputs by `route` and `reason` (`beyond_horizon` and `future_timestamp` included).
 pub const REJECTED: &str = "engage_collector_rejected_total";
 /// Refused inputs that could not be kept (the bus refused the rejection record too), by `route`.
 pub const REJECTED_NOT_KEPT: &str = "engage_collector_rejected_not_kept_total";
-/// Client timestamps replaced by the receive time (clock skew beyond the limit).
-pub const CLOCK_CORRECTED: &str = "engage_collector_clock_corrected_total";
 /// CDN log lines by `outcome` (`accepted`, `skipped`, `rejected`) and `reason`.
 pub const CDN_LOG_LINES: &str = "engage_collector_cdn_log_lines_total";
 
@@ -24,7 +22,6 @@ pub(crate) fn describe() {
     describe_counter!(REJECTED, Unit::Count, "Refused inputs by route and reason.");
     describe_counter!(REJECTED_NOT_KEPT, Unit::Count, "Refused inputs whose rejection record could not be published.");
     describe_counter!(CDN_LOG_LINES, Unit::Count, "CDN access-log lines by outcome and reason.");
-    describe_counter!(CLOCK_CORRECTED, Unit::Count, "Client timestamps replaced by the receive time.");
 }
 
 /// Logs a bus refusal (answered 503) at most once a second per process, with how many were

@@ -4,6 +4,11 @@
 //! and `Cache-Control: no-store` (a cached pingback is a lost pingback). A refused pingback
 //! is a 400 whose one-line reason is in the `X-Engage-Error` header; a pingback the bus
 //! cannot take now is a 503 with `Retry-After`.
+//!
+//! A live pingback's event time is its receive time, by the collector's clock: the player's
+//! `ts` is kept as `client_ts_ms` and only orders the events of its view, so a player clock
+//! minutes or days off neither moves the event to another window nor makes it late, and a
+//! live pingback is never outside the lateness horizon.
 
 use crate::{Collector, client, metrics as m};
 use axum::Router;
@@ -15,7 +20,6 @@ use engage_bus::{PublishError, Record};
 use engage_model::app::parse_app;
 use engage_model::envelope::{self, Received, Source};
 use engage_model::pingback::{self, Pingback};
-use engage_model::time::{corrected_event_time, utc_day};
 use prost::Message;
 use std::net::{IpAddr, SocketAddr};
 
@@ -73,7 +77,13 @@ fn accepted_record(c: &Collector, p: &Pingback, peer: SocketAddr, headers: &Head
     let header_ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
     let client_ip = client::client_ip(peer.ip(), forwarded, &c.inner.config.trusted_proxies);
-    let origin = Origin { client_ip, user_agent: header_ua, received_at_ms, source: Source::Pingback };
+    let origin = Origin {
+        client_ip,
+        user_agent: header_ua,
+        edge_time_ms: received_at_ms,
+        ingested_at_ms: received_at_ms,
+        source: Source::Pingback,
+    };
     pingback_record(c, p, &origin, None)
 }
 
@@ -83,29 +93,29 @@ pub(crate) struct Origin<'a> {
     pub client_ip: IpAddr,
     /// The HTTP User-Agent of the request.
     pub user_agent: &'a str,
-    /// When it was received: now for live requests, the log timestamp for log lines (so
-    /// watermarks follow log time).
-    pub received_at_ms: i64,
+    /// When the edge saw it: now for live requests, the log line's timestamp for log lines.
+    /// It is the event's time, its receive time and the day of its viewer key.
+    pub edge_time_ms: i64,
+    /// The collector's clock when it accepted the input (= `edge_time_ms` for live requests).
+    pub ingested_at_ms: i64,
     pub source: Source,
 }
 
 /// The one path from a valid pingback to its bus record, for live and logged pingbacks alike:
-/// the same viewer key (so a viewer counts once however their pingbacks arrive), the same
-/// application and the same event-time correction. `event_id` replaces the default id (log
-/// lines are identified by their content).
+/// the same viewer keys (so a viewer counts once however their pingbacks arrive), the same
+/// application and the same time model (the edge time is the event time). `event_id` replaces
+/// the default id (log lines are identified by their content).
 pub(crate) fn pingback_record(c: &Collector, p: &Pingback, origin: &Origin<'_>, event_id: Option<Vec<u8>>) -> Record {
     // The viewer is the device (HTTP user agent); the application is `ua` when given.
-    let viewer_key = c.inner.keyer.key(utc_day(origin.received_at_ms), origin.client_ip, origin.user_agent);
+    let keys = c.inner.keyer.keys_at(origin.edge_time_ms, origin.client_ip, origin.user_agent);
     let app_ua = p.ua.as_deref().unwrap_or(origin.user_agent);
     let app = parse_app(app_ua);
-    let event_time_ms = corrected_event_time(p.ts_ms, origin.received_at_ms, c.inner.config.max_clock_skew_ms);
-    if event_time_ms != p.ts_ms {
-        metrics::counter!(m::CLOCK_CORRECTED).increment(1);
-    }
     let ctx = Received {
-        received_at_ms: origin.received_at_ms,
-        event_time_ms,
-        viewer_key,
+        received_at_ms: origin.edge_time_ms,
+        event_time_ms: origin.edge_time_ms,
+        viewer_key: keys.key,
+        prev_viewer_key: keys.prev,
+        ingested_at_ms: origin.ingested_at_ms,
         app_key: &app.key,
         app_version: &app.version,
         user_agent: app_ua,

@@ -1,5 +1,6 @@
 //! Test doubles shared by the collector's handler tests: an in-memory publisher that
-//! captures what is published, or refuses everything (the 503 path).
+//! captures what is published, or refuses everything (the 503 path); and a run of a future
+//! under a recorder local to the test, to read the metrics it emitted.
 
 use engage_bus::{PublishError, Publisher, Record};
 use std::sync::Mutex;
@@ -28,4 +29,15 @@ impl Publisher for Capture {
     fn is_ready(&self) -> bool {
         !self.fail
     }
+}
+
+/// Runs `f` to completion on a current-thread runtime with a metrics recorder local to this
+/// thread (other tests running in parallel do not count into it); returns its output and the
+/// metrics in the Prometheus text format.
+pub(crate) fn with_metrics<T>(f: impl std::future::Future<Output = T>) -> (T, String) {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let out = metrics::with_local_recorder(&recorder, || rt.block_on(f));
+    (out, handle.render())
 }

@@ -6,12 +6,13 @@
 //! as the pingback events they mean ([`engage_model::segment::video`]). Nothing is refused
 //! for being late: the collector refuses what is beyond the lateness horizon.
 
-use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine, VideoEvent};
+use crate::decode::OwnedVideoEvent;
+use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine};
 use engage_model::envelope::{AnalyticsBody, AnalyticsType};
 use engage_model::pingback::Level;
 use engage_model::segment::CallType;
 use engage_model::segment::video::{VideoSpecEvent, video_spec_events};
-use engage_sink::{AnalyticsRow, RejectedRow, UserTraits};
+use engage_sink::{AnalyticsRow, UserTraits};
 use serde_json::{Map, Value};
 
 const OUTCOMES: [(AnalyticsOutcome, &str); 5] = [
@@ -40,8 +41,13 @@ pub struct OwnedAnalytics {
     pub event_id: Vec<u8>,
     pub event_time_ms: i64,
     pub received_at_ms: i64,
-    /// The viewer key of the envelope.
+    /// The collector's clock when it accepted the call (0 from older producers).
+    pub ingested_at_ms: i64,
+    /// The client's own `timestamp` (orders bridged video events of one view).
+    pub client_ts_ms: i64,
+    /// The viewer key of the envelope, and the previous day's (first hours of a day).
     pub viewer: u64,
+    pub prev_viewer: u64,
     /// A Video Spec event that could be bridged to pingback events.
     pub video: Option<Vec<VideoSpecEvent>>,
     /// The raw row kept for BI.
@@ -73,8 +79,10 @@ pub struct Meta {
     pub event_id: Vec<u8>,
     pub received_at_ms: i64,
     pub event_time_ms: i64,
+    pub ingested_at_ms: i64,
     pub app: String,
     pub viewer: u64,
+    pub prev_viewer: u64,
 }
 
 /// Decodes an `Analytics` body, or says why it is not a valid one.
@@ -105,6 +113,9 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
     let video = (call == CallType::Track).then(|| video_spec_events(&name, &properties)).flatten().and_then(Result::ok);
     Ok(OwnedAnalytics {
         viewer: meta.viewer,
+        prev_viewer: meta.prev_viewer,
+        ingested_at_ms: meta.ingested_at_ms,
+        client_ts_ms: a.original_timestamp_ms.unwrap_or(meta.event_time_ms),
         video,
         call,
         user,
@@ -145,11 +156,36 @@ pub struct PendingAnalytics {
     outcomes: [u64; 5],
 }
 
-/// Feeds one event to the engine and collects what must be stored. (`_rejected`: nothing is
-/// rejected here any more; the parameter stays for the caller until it drops it.)
-pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalytics, _rejected: &mut Vec<RejectedRow>) {
+/// The video events a Video Spec call stands for (none for other calls, or for an ad or
+/// buffering event).
+pub fn bridged_video(a: &OwnedAnalytics) -> Vec<OwnedVideoEvent> {
+    let Some(events) = &a.video else { return Vec::new() };
+    let app = if a.row.app.is_empty() { "unknown" } else { a.row.app.as_str() };
+    events.iter().map(|v| video_event(a, v, app)).collect()
+}
+
+fn video_event(a: &OwnedAnalytics, v: &VideoSpecEvent, app: &str) -> OwnedVideoEvent {
+    OwnedVideoEvent {
+        item: v.item.clone(),
+        app: app.to_owned(),
+        viewer: a.viewer,
+        prev_viewer: a.prev_viewer,
+        view_id: v.view_id.clone(),
+        kind: v.kind,
+        level: Level::Two,
+        progress: v.progress,
+        client_ts_ms: a.client_ts_ms,
+        event_time_ms: a.event_time_ms,
+        ingested_at_ms: a.ingested_at_ms,
+    }
+}
+
+/// Feeds one event to the webinar engine and collects what must be stored. A Video Spec
+/// call is not: the caller recorded its video events ([`bridged_video`]) already.
+pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalytics) {
     let outcome = match &a.video {
-        Some(v) => record_video(engine, &a, v),
+        Some(events) if events.is_empty() => AnalyticsOutcome::NotAggregated,
+        Some(_) => AnalyticsOutcome::Aggregated,
         None => engine.record_analytics(&a.as_event()),
     };
     if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
@@ -166,27 +202,6 @@ pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalyt
         });
     }
     pending.events.push(a.row);
-}
-
-/// Feeds the pingback events of a bridged Video Spec event to the video engine (none for an
-/// ad or buffering event: not aggregated).
-fn record_video(engine: &mut Engine, a: &OwnedAnalytics, events: &[VideoSpecEvent]) -> AnalyticsOutcome {
-    let app = if a.row.app.is_empty() { "unknown" } else { a.row.app.as_str() };
-    for v in events {
-        let ev = VideoEvent {
-            item: &v.item,
-            app,
-            viewer: a.viewer,
-            view_id: v.view_id.as_deref(),
-            kind: v.kind,
-            level: Level::Two,
-            progress: v.progress,
-            event_time_ms: a.event_time_ms,
-            received_at_ms: a.received_at_ms,
-        };
-        engine.record(&ev);
-    }
-    if events.is_empty() { AnalyticsOutcome::NotAggregated } else { AnalyticsOutcome::Aggregated }
 }
 
 /// Emits the per-commit analytics counters.
@@ -226,15 +241,18 @@ mod tests {
         analytics_event(&m, id, &ctx).encode_to_vec()
     }
 
-    fn feed(engine: &mut Engine, pending: &mut PendingAnalytics, rejected: &mut Vec<RejectedRow>, payload: &[u8]) {
+    fn feed(engine: &mut Engine, pending: &mut PendingAnalytics, payload: &[u8]) {
         let Decoded::Analytics(a) = decode(payload) else { panic!("not analytics") };
-        apply(engine, *a, pending, rejected);
+        for ev in bridged_video(&a) {
+            assert_ne!(engine.record(&ev.as_video_event()), crate::engine::Outcome::NeedsArchive);
+        }
+        apply(engine, *a, pending);
     }
 
     #[test]
     fn video_spec_events_feed_the_video_engine() {
         let mut engine = Engine::new(EngineConfig::default());
-        let (mut pending, mut rejected) = (PendingAnalytics::default(), Vec::new());
+        let mut pending = PendingAnalytics::default();
         let video = |name: &str, position: u32| {
             json!({"type": "track", "userId": "u", "event": name, "properties": {
                 "content_asset_id": "asset-1", "asset_id": "asset-1", "session_id": "play-1", "position": position,
@@ -249,7 +267,7 @@ mod tests {
             video("Video Playback Completed", 100),
         ];
         for (i, call) in calls.into_iter().enumerate() {
-            feed(&mut engine, &mut pending, &mut rejected, &envelope(call, T0 + i as i64 * 1000, &format!("m{i}")));
+            feed(&mut engine, &mut pending, &envelope(call, T0 + i as i64 * 1000, &format!("m{i}")));
         }
         let windows = engine.flush();
         assert_eq!(windows.len(), 1);
@@ -258,17 +276,16 @@ mod tests {
         assert_eq!((c.impressions, c.plays, c.engaged_plays, c.pauses, c.completions), (1, 1, 1, 1, 1));
         assert_eq!(c.retention.iter().filter(|n| **n == 1).count(), 100, "watched 0..100");
         assert_eq!(pending.events.len(), 6, "kept raw too");
-        assert!(rejected.is_empty());
     }
 
     #[test]
     fn identify_keeps_traits_and_every_event_is_kept_raw() {
         let mut engine = Engine::new(EngineConfig::default());
-        let (mut pending, mut rejected) = (PendingAnalytics::default(), Vec::new());
+        let mut pending = PendingAnalytics::default();
         let identify = json!({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(identify, T0, "i1"));
+        feed(&mut engine, &mut pending, &envelope(identify, T0, "i1"));
         let joined = json!({"type": "track", "anonymousId": "a1", "event": "User Joined", "properties": {}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(joined, T0, "j1"));
+        feed(&mut engine, &mut pending, &envelope(joined, T0, "j1"));
         assert_eq!(pending.traits.len(), 1);
         assert_eq!(
             (pending.traits[0].user_key.as_str(), pending.traits[0].traits_json.as_str()),
@@ -278,10 +295,9 @@ mod tests {
         assert_eq!(pending.outcomes, [0, 1, 1, 0, 0], "one without session id, one not aggregated");
         // an hour later, a join of an hour ago still counts: nothing is late in the consumer
         let mover = json!({"type": "track", "userId": "u", "event": "Other", "properties": {}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(mover, T0 + 3_600_000, "x"));
+        feed(&mut engine, &mut pending, &envelope(mover, T0 + 3_600_000, "x"));
         let old = json!({"type": "track", "userId": "u", "event": "User Joined", "properties": {"session_id": "s"}});
-        feed(&mut engine, &mut pending, &mut rejected, &envelope(old, T0, "old"));
+        feed(&mut engine, &mut pending, &envelope(old, T0, "old"));
         assert_eq!(pending.outcomes[0], 1);
-        assert!(rejected.is_empty());
     }
 }

@@ -17,12 +17,18 @@ pub struct OwnedVideoEvent {
     pub item: String,
     pub app: String,
     pub viewer: u64,
+    /// The viewer key under the previous day's salt (first hours of a UTC day), else 0.
+    pub prev_viewer: u64,
     pub view_id: Option<String>,
     pub kind: EventKind,
     pub level: Level,
     pub progress: u8,
+    /// The player's `ts`.
+    pub client_ts_ms: i64,
+    /// Edge time.
     pub event_time_ms: i64,
-    pub received_at_ms: i64,
+    /// The collector's clock when it accepted the event (0 from older producers).
+    pub ingested_at_ms: i64,
 }
 
 impl OwnedVideoEvent {
@@ -31,12 +37,14 @@ impl OwnedVideoEvent {
             item: &self.item,
             app: &self.app,
             viewer: self.viewer,
+            prev_viewer: self.prev_viewer,
             view_id: self.view_id.as_deref(),
             kind: self.kind,
             level: self.level,
             progress: self.progress,
+            client_ts_ms: self.client_ts_ms,
             event_time_ms: self.event_time_ms,
-            received_at_ms: self.received_at_ms,
+            ingested_at_ms: self.ingested_at_ms,
         }
     }
 }
@@ -44,17 +52,10 @@ impl OwnedVideoEvent {
 /// What one bus record is.
 #[derive(Debug)]
 pub enum Decoded {
-    Video { event: OwnedVideoEvent, raw: RawMeta },
+    Video(OwnedVideoEvent),
     Analytics(Box<crate::analytics::OwnedAnalytics>),
     Rejected(RejectedRow),
     Undecodable(RejectedRow),
-}
-
-/// The envelope fields kept alongside a decoded event.
-#[derive(Clone, Debug)]
-pub struct RawMeta {
-    pub event_id: Vec<u8>,
-    pub client_ts_ms: i64,
 }
 
 /// Longest prefix of an undecodable payload kept (hex-encoded) for inspection.
@@ -70,20 +71,19 @@ pub fn decode(payload: &[u8]) -> Decoded {
             Ok((kind, level, progress)) => {
                 let app = ev.app.map(|a| a.key).filter(|k| !k.is_empty()).unwrap_or_else(|| "unknown".into());
                 let view_id = (!pb.view_id.is_empty()).then_some(pb.view_id);
-                Decoded::Video {
-                    event: OwnedVideoEvent {
-                        item: pb.item,
-                        app,
-                        viewer: ev.viewer_key,
-                        view_id,
-                        kind,
-                        level,
-                        progress,
-                        event_time_ms: ev.event_time_ms,
-                        received_at_ms: ev.received_at_ms,
-                    },
-                    raw: RawMeta { event_id: ev.event_id, client_ts_ms: pb.client_ts_ms },
-                }
+                Decoded::Video(OwnedVideoEvent {
+                    item: pb.item,
+                    app,
+                    viewer: ev.viewer_key,
+                    prev_viewer: ev.prev_viewer_key,
+                    view_id,
+                    kind,
+                    level,
+                    progress,
+                    client_ts_ms: pb.client_ts_ms,
+                    event_time_ms: ev.event_time_ms,
+                    ingested_at_ms: ev.ingested_at_ms,
+                })
             }
             Err(why) => undecodable(payload, ev.received_at_ms, &format!("invalid pingback body: {why}")),
         },
@@ -93,8 +93,10 @@ pub fn decode(payload: &[u8]) -> Decoded {
                 event_id: ev.event_id,
                 received_at_ms: ev.received_at_ms,
                 event_time_ms: ev.event_time_ms,
+                ingested_at_ms: ev.ingested_at_ms,
                 app,
                 viewer: ev.viewer_key,
+                prev_viewer: ev.prev_viewer_key,
             };
             match crate::analytics::decode(a, meta) {
                 Ok(a) => Decoded::Analytics(Box::new(a)),
@@ -128,31 +130,6 @@ fn undecodable(payload: &[u8], received_at_ms: i64, why: &str) -> Decoded {
     })
 }
 
-/// The rejected row kept for an event that arrived after its window was final.
-pub fn late_row(raw: &RawMeta, ev: &OwnedVideoEvent, watermark_ms: Option<i64>) -> RejectedRow {
-    RejectedRow {
-        event_id: raw.event_id.clone(),
-        received_at_ms: ev.received_at_ms,
-        route: "consumer".into(),
-        reason_code: RejectReason::LateEvent.as_str().into(),
-        reason: format!(
-            "event time {} is beyond the allowed lateness (watermark {})",
-            ev.event_time_ms,
-            watermark_ms.map_or_else(|| "none".to_string(), |w| w.to_string())
-        ),
-        input: format!(
-            "item={}&ts={}&progress={}&event={}&il={}{}",
-            ev.item,
-            raw.client_ts_ms,
-            ev.progress,
-            ev.kind,
-            ev.level.as_u32(),
-            ev.view_id.as_deref().map(|v| format!("&vid={v}")).unwrap_or_default()
-        ),
-        truncated: false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,14 +143,14 @@ mod tests {
             received_at_ms: 10,
             event_time_ms: 5,
             viewer_key: 9,
+            prev_viewer_key: 0,
+            ingested_at_ms: 10,
             app_key: "",
             app_version: "",
             user_agent: "",
             source: Source::Pingback,
         };
-        let Decoded::Video { event, .. } = decode(&pingback_event(&p, &ctx).encode_to_vec()) else {
-            panic!("not video")
-        };
+        let Decoded::Video(event) = decode(&pingback_event(&p, &ctx).encode_to_vec()) else { panic!("not video") };
         assert_eq!((event.item.as_str(), event.app.as_str(), event.view_id.as_deref()), ("X", "unknown", Some("v1")));
         assert_eq!((event.kind, event.level, event.progress, event.viewer), (EventKind::Update, Level::Two, 30, 9));
     }

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 /// Records read from the bus.
 pub const RECORDS: &str = "engage_consumer_records_total";
-/// Video events by engine `outcome`: counted, duplicate, ignored, late.
+/// Video events by engine `outcome`: counted, duplicate, ignored, orphan, repeat (the same
+/// pingback again), reordered (out of player order: its view re-derived), late (for a window
+/// no longer held: a new generation), unordered (a view over the event cap).
 pub const EVENTS: &str = "engage_consumer_events_total";
-/// Events dropped as repeats of an event id already seen (re-shipped logs, retried requests).
+/// Analytics events dropped as repeats of an event id already seen (retried deliveries).
 pub const REPEATS_DROPPED: &str = "engage_consumer_repeats_dropped_total";
 /// Event ids in the repeat-suppression memory.
 pub const DEDUP_IDS: &str = "engage_consumer_dedup_ids";
@@ -32,13 +34,18 @@ pub const OPEN_VIEWS: &str = "engage_consumer_open_views";
 pub const OPEN_WINDOWS: &str = "engage_consumer_open_windows";
 /// The partition watermark, epoch milliseconds.
 pub const WATERMARK_MS: &str = "engage_consumer_watermark_ms";
-
-const OUTCOMES: [(Outcome, &str); 4] = [
-    (Outcome::Counted, "counted"),
-    (Outcome::Duplicate, "duplicate"),
-    (Outcome::Ignored, "ignored"),
-    (Outcome::Late, "late"),
-];
+/// Events held by the view timelines in memory.
+pub const HELD_EVENTS: &str = "engage_consumer_held_events";
+/// View timelines that left memory for the store's archive.
+pub const ARCHIVED_VIEWS: &str = "engage_consumer_archived_views_total";
+/// Store reads of archived views (late data whose view had left memory).
+pub const ARCHIVE_READS: &str = "engage_consumer_archive_reads_total";
+/// Archived view states read back.
+pub const ARCHIVE_STATES_READ: &str = "engage_consumer_archive_states_read_total";
+/// Archived view states that did not decode (ignored; a bug or a foreign writer).
+pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total";
+/// Store reads of archived views that failed and were retried.
+pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
 pub fn describe() {
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");
@@ -54,24 +61,30 @@ pub fn describe() {
     describe_gauge!(OPEN_VIEWS, Unit::Count, "Views held in memory.");
     describe_gauge!(OPEN_WINDOWS, Unit::Count, "Windows held in memory.");
     describe_gauge!(WATERMARK_MS, Unit::Milliseconds, "The partition watermark.");
+    describe_gauge!(HELD_EVENTS, Unit::Count, "Events held by view timelines in memory.");
+    describe_counter!(ARCHIVED_VIEWS, Unit::Count, "View timelines archived to the store.");
+    describe_counter!(ARCHIVE_READS, Unit::Count, "Store reads of archived views.");
+    describe_counter!(ARCHIVE_STATES_READ, Unit::Count, "Archived view states read back.");
+    describe_counter!(ARCHIVE_UNDECODABLE, Unit::Count, "Archived view states that did not decode.");
+    describe_counter!(ARCHIVE_READ_FAILURES, Unit::Count, "Failed store reads of archived views.");
 }
 
 pub(crate) fn outcome_index(o: Outcome) -> usize {
-    OUTCOMES.iter().position(|(x, _)| *x == o).unwrap_or(0)
+    Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0)
 }
 
 pub(crate) fn record_commit(
     records: usize,
-    outcomes: &[u64; 4],
+    outcomes: &[u64; Outcome::ALL.len()],
     undecodable: u64,
     windows: usize,
     took: Duration,
     engine: &Engine,
 ) {
     metrics::counter!(RECORDS).increment(records as u64);
-    for ((_, label), n) in OUTCOMES.iter().zip(outcomes) {
+    for (o, n) in Outcome::ALL.iter().zip(outcomes) {
         if *n > 0 {
-            metrics::counter!(EVENTS, "outcome" => *label).increment(*n);
+            metrics::counter!(EVENTS, "outcome" => o.as_str()).increment(*n);
         }
     }
     metrics::counter!(UNDECODABLE).increment(undecodable);
@@ -80,6 +93,7 @@ pub(crate) fn record_commit(
     metrics::histogram!(COMMIT_SECONDS).record(took.as_secs_f64());
     metrics::gauge!(OPEN_VIEWS).set(engine.open_views() as f64);
     metrics::gauge!(OPEN_WINDOWS).set(engine.open_windows() as f64);
+    metrics::gauge!(HELD_EVENTS).set(engine.held_events() as f64);
     if let Some(wm) = engine.watermark_ms() {
         metrics::gauge!(WATERMARK_MS).set(wm as f64);
     }

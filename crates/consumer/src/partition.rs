@@ -14,12 +14,13 @@
 //! after the checkpoint are rewritten identically by the replay, and a store never lets a
 //! lower version replace a higher one, so the replay cannot roll anything back either.
 
-use crate::decode::{Decoded, decode};
+use crate::decode::{Decoded, OwnedVideoEvent, decode};
 use crate::dedup::{Dedup, DedupConfig, Verdict};
 use crate::engine::{Engine, EngineConfig, EngineConfigError, Outcome};
 use crate::metrics as m;
 use crate::snapshot;
 use engage_sink::{CommitBatch, RejectedRow, Store, StoreError};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -56,11 +57,73 @@ pub enum Applied {
 #[derive(Debug, Default)]
 pub struct CommitStats {
     records: usize,
-    outcomes: [u64; 4],
+    outcomes: [u64; Outcome::ALL.len()],
     undecodable: u64,
     repeats: u64,
     windows: usize,
+    archived: usize,
+    /// Store reads of archived views, states read, and states that did not decode.
+    archive_reads: u64,
+    archive_states: u64,
+    archive_undecodable: u64,
     analytics: crate::analytics::PendingAnalytics,
+}
+
+/// Archived states read for a batch, by key.
+#[derive(Debug, Default)]
+struct ArchiveCache {
+    states: HashMap<[u8; 16], Vec<Vec<u8>>>,
+}
+
+impl ArchiveCache {
+    /// Reads `keys` at or below `max_version`, retrying until it succeeds or `shutdown`.
+    async fn fetch(
+        &mut self,
+        store: &dyn Store,
+        partition: i32,
+        keys: &[[u8; 16]],
+        max_version: u64,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match store.load_archived(partition, keys, max_version).await {
+                Ok(rows) => {
+                    for key in keys {
+                        self.states.entry(*key).or_default();
+                    }
+                    for (key, state) in rows {
+                        self.states.entry(key).or_default().push(state);
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    metrics::counter!(m::ARCHIVE_READ_FAILURES).increment(1);
+                    tracing::warn!(partition, error = %e, "reading archived views failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(jittered(backoff)) => {}
+                        () = shutdown.cancelled() => return Err(Interrupted),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+/// Shutdown came while a store read was being retried: nothing from the record on applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("interrupted by shutdown")]
+pub struct Interrupted;
+
+/// The video events a decoded record feeds the engine (a pingback, or bridged Video Spec
+/// events of a Segment call).
+fn video_events(d: &Decoded) -> Vec<OwnedVideoEvent> {
+    match d {
+        Decoded::Video(ev) => vec![ev.clone()],
+        Decoded::Analytics(a) => crate::analytics::bridged_video(a),
+        _ => Vec::new(),
+    }
 }
 
 /// One partition's engine, dedup memory, position and pending changes.
@@ -95,7 +158,17 @@ impl PartitionState {
         let Some(cp) = checkpoint else {
             return Ok(PartitionState::new(partition, Engine::new(configured), Dedup::new(dedup), 0, false));
         };
-        let (engine, mut saved_dedup) = snapshot::decode(&cp.snapshot)?;
+        let (engine, mut saved_dedup) = match snapshot::decode(&cp.snapshot) {
+            Ok(saved) => saved,
+            Err(e @ snapshot::SnapshotError::Older { .. }) => {
+                // An upgrade: the rows already written stay as they are (see the README,
+                // "History"); views open at the upgrade restart implicitly.
+                tracing::warn!(partition, position = cp.next_offset, error = %e, "starting a fresh consumer state");
+                let engine = Engine::new(configured);
+                return Ok(PartitionState::new(partition, engine, Dedup::new(dedup), cp.next_offset, true));
+            }
+            Err(e) => return Err(e.into()),
+        };
         if *engine.config() != configured {
             return Err(RestoreError::ConfigChanged { saved: engine.config().clone(), configured });
         }
@@ -160,47 +233,165 @@ impl PartitionState {
         self.stats.records
     }
 
-    /// Applies the record at `offset`. Offsets below the position are skipped (they are in
-    /// the state already: a replay after a crash between the store write and an offset
-    /// commit, or a re-delivery); offsets may skip ahead (compaction, control records).
-    pub fn apply(&mut self, offset: u64, payload: &[u8]) -> Applied {
-        if offset < self.position {
-            return Applied::AlreadyApplied;
+    /// Applies a batch of records in offset order. Offsets below the position are skipped
+    /// (they are in the state already: a replay after a crash between the store write and an
+    /// offset commit, or a re-delivery); offsets may skip ahead (compaction, control records).
+    ///
+    /// Events the engine can only apply with a view's archived state (late data whose view
+    /// left memory) have it loaded from `store` first: one read for the whole batch, then one
+    /// per event still missing one. A failing read is retried with backoff; when `shutdown`
+    /// fires first, the records from there on are not applied (the position says where).
+    /// Returns the records that did not decode, with the reason.
+    pub async fn apply_batch(
+        &mut self,
+        records: &[(u64, &[u8])],
+        store: &dyn Store,
+        shutdown: &CancellationToken,
+    ) -> Result<Vec<(u64, String)>, Interrupted> {
+        let decoded: Vec<(u64, Decoded)> =
+            records.iter().filter(|(offset, _)| *offset >= self.position).map(|(o, p)| (*o, decode(p))).collect();
+        let mut archive = self.prefetch(&decoded, store, shutdown).await?;
+        let mut undecodable = Vec::new();
+        for (offset, d) in decoded {
+            if offset < self.position {
+                continue;
+            }
+            if let Some(reason) = self.apply_decoded(offset, d, &mut archive, store, shutdown).await? {
+                undecodable.push((offset, reason));
+            }
         }
-        self.position = offset + 1;
-        self.stats.records += 1;
-        match decode(payload) {
-            Decoded::Video { event, raw } => {
-                if !raw.event_id.is_empty() && self.dedup.check(&raw.event_id, event.event_time_ms) == Verdict::Repeat {
-                    self.stats.repeats += 1;
-                    return Applied::Done;
-                }
-                let outcome = self.engine.record(&event.as_video_event());
-                self.stats.outcomes[m::outcome_index(outcome)] += 1;
-                if outcome == Outcome::Late {
-                    self.rejected.push(crate::decode::late_row(&raw, &event, self.engine.watermark_ms()));
-                }
-                Applied::Done
+        Ok(undecodable)
+    }
+
+    /// Applies one record (see [`PartitionState::apply_batch`]).
+    pub async fn apply(
+        &mut self,
+        offset: u64,
+        payload: &[u8],
+        store: &dyn Store,
+        shutdown: &CancellationToken,
+    ) -> Result<Applied, Interrupted> {
+        if offset < self.position {
+            return Ok(Applied::AlreadyApplied);
+        }
+        let undecodable = self.apply_batch(&[(offset, payload)], store, shutdown).await?;
+        Ok(match undecodable.into_iter().next() {
+            Some((_, reason)) => Applied::Undecodable { reason },
+            None => Applied::Done,
+        })
+    }
+
+    /// The archived states the batch's events need, read in one go (at the batch's first
+    /// offset: later versions can only be this process's own, which the engine still holds).
+    async fn prefetch(
+        &mut self,
+        decoded: &[(u64, Decoded)],
+        store: &dyn Store,
+        shutdown: &CancellationToken,
+    ) -> Result<ArchiveCache, Interrupted> {
+        let mut keys: Vec<[u8; 16]> = Vec::new();
+        for (_, d) in decoded {
+            for ev in video_events(d) {
+                keys.extend(self.engine.missing_archives(&ev.as_video_event()));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let mut cache = ArchiveCache::default();
+        if let Some(&(first, _)) = decoded.first()
+            && !keys.is_empty()
+        {
+            cache.fetch(store, self.partition, &keys, first, shutdown).await?;
+            self.stats.archive_reads += 1;
+        }
+        Ok(cache)
+    }
+
+    /// Loads what `ev` needs from the archive (cache first) before it is recorded.
+    async fn load_missing(
+        &mut self,
+        ev: &OwnedVideoEvent,
+        offset: u64,
+        archive: &mut ArchiveCache,
+        store: &dyn Store,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        let missing = self.engine.missing_archives(&ev.as_video_event());
+        let unknown: Vec<[u8; 16]> = missing.iter().filter(|k| !archive.states.contains_key(*k)).copied().collect();
+        if !unknown.is_empty() {
+            archive.fetch(store, self.partition, &unknown, offset, shutdown).await?;
+            self.stats.archive_reads += 1;
+        }
+        for key in missing {
+            let states = archive.states.remove(&key).unwrap_or_default();
+            self.stats.archive_states += states.len() as u64;
+            if !self.engine.restore_archived(key, &states) {
+                self.stats.archive_undecodable += 1;
+                tracing::error!(partition = self.partition, "an archived view state does not decode; it is ignored");
+            }
+        }
+        Ok(())
+    }
+
+    /// Records one video event at `offset`, loading archived views when the engine asks.
+    async fn record_video(
+        &mut self,
+        ev: &OwnedVideoEvent,
+        offset: u64,
+        archive: &mut ArchiveCache,
+        store: &dyn Store,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, Interrupted> {
+        self.engine.set_position(offset);
+        let mut outcome = self.engine.record(&ev.as_video_event());
+        if outcome == Outcome::NeedsArchive {
+            self.load_missing(ev, offset, archive, store, shutdown).await?;
+            outcome = self.engine.record(&ev.as_video_event());
+        }
+        self.stats.outcomes[m::outcome_index(outcome)] += 1;
+        Ok(outcome)
+    }
+
+    async fn apply_decoded(
+        &mut self,
+        offset: u64,
+        d: Decoded,
+        archive: &mut ArchiveCache,
+        store: &dyn Store,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<String>, Interrupted> {
+        let reason = match d {
+            Decoded::Video(event) => {
+                self.record_video(&event, offset, archive, store, shutdown).await?;
+                None
             }
             Decoded::Analytics(a) => {
                 if !a.event_id.is_empty() && self.dedup.check(&a.event_id, a.event_time_ms) == Verdict::Repeat {
                     self.stats.repeats += 1;
-                    return Applied::Done;
+                } else {
+                    let bridged = crate::analytics::bridged_video(&a);
+                    for ev in &bridged {
+                        self.record_video(ev, offset, archive, store, shutdown).await?;
+                    }
+                    self.engine.set_position(offset);
+                    crate::analytics::apply(&mut self.engine, *a, &mut self.stats.analytics);
                 }
-                crate::analytics::apply(&mut self.engine, *a, &mut self.stats.analytics, &mut self.rejected);
-                Applied::Done
+                None
             }
             Decoded::Rejected(row) => {
                 self.rejected.push(row);
-                Applied::Done
+                None
             }
             Decoded::Undecodable(row) => {
                 self.stats.undecodable += 1;
                 let reason = row.reason.clone();
                 self.rejected.push(row);
-                Applied::Undecodable { reason }
+                Some(reason)
             }
-        }
+        };
+        self.position = offset + 1;
+        self.stats.records += 1;
+        Ok(reason)
     }
 
     /// Flushes the engine into a batch that makes everything applied so far durable, and,
@@ -212,15 +403,20 @@ impl PartitionState {
         with_snapshot: bool,
     ) -> Result<(Arc<CommitBatch>, CommitStats), snapshot::SnapshotError> {
         let windows = self.engine.flush();
+        let archived = self.engine.take_archived();
         let analytics = self.engine.flush_analytics();
         let snapshot = if with_snapshot { Some(snapshot::encode(&self.engine, &self.dedup)?) } else { None };
         let mut stats = std::mem::take(&mut self.stats);
         stats.windows = windows.len();
+        stats.archived = archived.len();
         let batch = CommitBatch {
             partition: self.partition,
             next_offset: self.position,
             snapshot,
             windows,
+            watermark_ms: self.engine.watermark_ms(),
+            final_before_ms: self.engine.final_before_ms(),
+            archived,
             rejected: std::mem::take(&mut self.rejected),
             session_windows: analytics.session_windows,
             session_summaries: analytics.summaries,
@@ -239,6 +435,10 @@ impl PartitionState {
         }
         metrics::counter!(m::REPEATS_DROPPED).increment(stats.repeats);
         metrics::gauge!(m::DEDUP_IDS).set(self.dedup.len() as f64);
+        metrics::counter!(m::ARCHIVED_VIEWS).increment(stats.archived as u64);
+        metrics::counter!(m::ARCHIVE_READS).increment(stats.archive_reads);
+        metrics::counter!(m::ARCHIVE_STATES_READ).increment(stats.archive_states);
+        metrics::counter!(m::ARCHIVE_UNDECODABLE).increment(stats.archive_undecodable);
         m::record_commit(stats.records, &stats.outcomes, stats.undecodable, stats.windows, took, &self.engine);
         crate::analytics::record_metrics(&stats.analytics);
     }

@@ -11,8 +11,10 @@ use crate::engine::Engine;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"ENGSTATE";
-/// Version of the serialized layout of [`Engine`] and [`Dedup`].
-pub const FORMAT_VERSION: u16 = 2;
+/// Version of the serialized layout of [`Engine`] and [`Dedup`]. Version 3: the engine
+/// keeps view timelines (event sets) and window generations; versions 1 and 2 held views
+/// as state machines and windows in full, and cannot be read into it.
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Why a saved state cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,11 @@ pub enum SnapshotError {
          run the build that wrote it to drain, or start from an empty data directory / consumer group"
     )]
     Version { found: u16 },
+    #[error(
+        "the saved consumer state has format version {found}, written by an older build; this build \
+         (version {FORMAT_VERSION}) starts a fresh state at the saved position"
+    )]
+    Older { found: u16 },
     #[error(
         "the saved consumer state has no version header (written by an older build); start from an empty data directory"
     )]
@@ -59,6 +66,9 @@ pub fn decode(bytes: &[u8]) -> Result<(Engine, Dedup), SnapshotError> {
     let (version, body) =
         rest.split_first_chunk::<2>().ok_or_else(|| SnapshotError::Corrupt("truncated header".into()))?;
     let found = u16::from_le_bytes(*version);
+    if found < FORMAT_VERSION {
+        return Err(SnapshotError::Older { found });
+    }
     if found != FORMAT_VERSION {
         return Err(SnapshotError::Version { found });
     }
@@ -84,6 +94,8 @@ mod tests {
         other[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let err = decode(&other).expect_err("other version");
         assert!(err.to_string().contains("empty data directory"), "{err}");
+        other[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
+        assert!(matches!(decode(&other), Err(SnapshotError::Older { found }) if found == FORMAT_VERSION - 1));
         assert!(matches!(decode(&bytes[MAGIC.len()..]), Err(SnapshotError::Unversioned)));
         assert!(matches!(decode(&bytes[..bytes.len() - 1]), Err(SnapshotError::Corrupt(_))));
         assert!(matches!(decode(&bytes[..MAGIC.len() + 1]), Err(SnapshotError::Corrupt(_))));

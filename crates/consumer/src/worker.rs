@@ -79,8 +79,10 @@ pub async fn run(
             () = shutdown.cancelled() => break,
             r = reader.read(state.position(), config.max_batch, wait) => r.map_err(|e| WorkerError::Read(e.to_string()))?,
         };
-        for record in &records {
-            state.apply(record.offset, &record.payload);
+        let batch: Vec<(u64, &[u8])> = records.iter().map(|r| (r.offset, r.payload.as_slice())).collect();
+        if state.apply_batch(&batch, store.as_ref(), &shutdown).await.is_err() {
+            // Shutdown while a store read was retried: commit what was applied, then stop.
+            break;
         }
         let due = Instant::now() >= next_commit || state.pending_records() >= config.max_uncommitted;
         let snapshot = Snapshot::Every(config.snapshot_interval);

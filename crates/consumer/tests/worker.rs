@@ -26,6 +26,8 @@ fn pingback(viewer: u64, t: i64, q: &str) -> Record {
         received_at_ms: t,
         event_time_ms: t,
         viewer_key: viewer,
+        prev_viewer_key: 0,
+        ingested_at_ms: t,
         app_key: "A/B",
         app_version: "1",
         user_agent: "A/B 1",
@@ -198,6 +200,14 @@ impl Store for Flaky {
     }
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
         self.inner.checkpoint(partition).await
+    }
+    async fn load_archived(
+        &self,
+        partition: i32,
+        keys: &[[u8; 16]],
+        max_version: u64,
+    ) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError> {
+        self.inner.load_archived(partition, keys, max_version).await
     }
     async fn item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError> {
         self.inner.item_engagement(q).await

@@ -18,7 +18,7 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-fn window(item: &str, app: &str, start: i64, plays: u64) -> VideoWindow {
+fn window(item: &str, app: &str, start: i64, plays: i64) -> VideoWindow {
     let mut counters = VideoCounters { impressions: plays + 1, plays, engaged_plays: plays, ..Default::default() };
     for s in 0..50 {
         counters.retention[s] = plays;
@@ -30,9 +30,9 @@ fn window(item: &str, app: &str, start: i64, plays: u64) -> VideoWindow {
         app: app.into(),
         window_start_ms: start,
         window_end_ms: start + MIN,
-        is_final: false,
+        generation: 0,
         counters,
-        new_viewers: (0..plays).collect(),
+        viewers: (0..plays as u64).map(|v| (v, 1)).collect(),
     }
 }
 

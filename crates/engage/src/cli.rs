@@ -141,8 +141,10 @@ pub struct ConsumerTuning {
     /// How often open windows are written to the store, in milliseconds (the real-time delay).
     #[arg(long, env = "ENGAGE_COMMIT_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub commit_interval_ms: u64,
-    /// An event id seen again within this much event time is a repeat and dropped (re-shipped logs, retries), in seconds.
-    #[arg(long, env = "ENGAGE_DEDUP_HORIZON_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    /// A Segment message id seen again within this much event time is a repeat and dropped
+    /// (retried deliveries), in seconds; never less than --allowed-lateness-seconds. Pingbacks
+    /// and CDN log lines need no id memory: a view's events are a set (see the README).
+    #[arg(long, env = "ENGAGE_DEDUP_HORIZON_SECONDS", default_value_t = 172_800, value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
     pub dedup_horizon_seconds: u64,
     /// How often a commit also saves the consumer's state (the checkpoint a restart resumes
     /// from), in seconds. Longer: smaller writes, longer replay after a crash. Results are
@@ -160,9 +162,10 @@ impl ConsumerTuning {
         std::time::Duration::from_millis(self.commit_interval_ms)
     }
 
-    pub fn dedup(&self) -> engage_consumer::dedup::DedupConfig {
+    /// The repeat-suppression settings: the horizon is at least the lateness horizon.
+    pub fn dedup(&self, engine: &EngineArgs) -> engage_consumer::dedup::DedupConfig {
         engage_consumer::dedup::DedupConfig {
-            horizon_ms: self.dedup_horizon_seconds as i64 * 1000,
+            horizon_ms: self.dedup_horizon_seconds.max(engine.allowed_lateness_seconds) as i64 * 1000,
             ..engage_consumer::dedup::DedupConfig::default()
         }
     }
@@ -173,9 +176,10 @@ pub struct CollectorArgs {
     /// Proxies whose X-Forwarded-For is believed (comma-separated CIDRs, e.g. 10.0.0.0/8).
     #[arg(long, env = "ENGAGE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// A client timestamp further than this from the receive time is replaced by it (seconds).
-    #[arg(long, env = "ENGAGE_MAX_CLOCK_SKEW_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
-    pub max_clock_skew_seconds: u64,
+    /// No effect since event times are edge times (a player's clock only orders its view);
+    /// accepted so existing configurations keep starting, with a warning.
+    #[arg(long, env = "ENGAGE_MAX_CLOCK_SKEW_SECONDS", hide = true)]
+    pub max_clock_skew_seconds: Option<u64>,
     /// Secret of the viewer-key hash, 32 hex digits. Every collector must share it. Default:
     /// generated once and kept in the data directory.
     #[arg(long, env = "ENGAGE_VIEWER_SECRET", hide_env_values = true)]
@@ -186,20 +190,49 @@ pub struct CollectorArgs {
     pub write_keys: Vec<String>,
 }
 
+impl CollectorArgs {
+    /// Logs a warning for every flag given that no longer has an effect.
+    pub fn warn_deprecated(&self) {
+        if self.max_clock_skew_seconds.is_some() {
+            tracing::warn!(
+                "--max-clock-skew-seconds / ENGAGE_MAX_CLOCK_SKEW_SECONDS has no effect any more: an event counts \
+                 at the time the edge saw it, and a player's clock only orders its own view"
+            );
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct EngineArgs {
     /// Window size in seconds.
     #[arg(long, env = "ENGAGE_WINDOW_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub window_seconds: u64,
-    /// How long after a window's end late events are still counted into it (seconds).
-    #[arg(long, env = "ENGAGE_ALLOWED_LATENESS_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    /// The lateness horizon (seconds; at most 7 days): inputs older than this by the
+    /// collector's clock are refused (`beyond_horizon`); anything younger is counted and
+    /// corrects the windows already written. A window is final this long after its end.
+    #[arg(long, env = "ENGAGE_ALLOWED_LATENESS_SECONDS", default_value_t = 172_800, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub allowed_lateness_seconds: u64,
+    /// How long windows and ended views stay in memory after they end (seconds of event
+    /// time). Later data is still exact (new window generations, archived views read back);
+    /// shorter holds less memory and reads the store more for late data.
+    #[arg(long, env = "ENGAGE_HOLD_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub hold_seconds: u64,
     /// A view silent this long (event time) is closed; if it was playing or paused it counts as abandoned (seconds).
     #[arg(long, env = "ENGAGE_VIEW_TIMEOUT_SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub view_timeout_seconds: u64,
-    /// A webinar attendee who never sent "User Left" (and whose session did not end) leaves this long after their last event (seconds).
+    /// A webinar session that never sent "Session Ended" is over this long after its last activity (seconds).
     #[arg(long, env = "ENGAGE_ATTENDEE_TIMEOUT_SECONDS", default_value_t = 7200, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub attendee_timeout_seconds: u64,
+    /// Where a webinar event names its session: dotted JSON paths into the call, the first
+    /// that holds an id wins (comma-separated). Events without one are attributed by their
+    /// user's other calls (see the README, "Webinar sessions").
+    #[arg(long, env = "ENGAGE_SESSION_ID_PATHS", value_delimiter = ',', default_values_t = engage_model::segment::path::DEFAULT_SESSION_ID_PATHS.map(String::from), value_parser = parse_session_id_path)]
+    pub session_id_paths: Vec<String>,
+}
+
+/// A `--session-id-paths` entry: a dotted JSON path (checked here, before anything starts).
+fn parse_session_id_path(s: &str) -> Result<String, String> {
+    s.trim().parse::<engage_model::segment::path::JsonPath>().map(|p| p.to_string()).map_err(|e| e.to_string())
 }
 
 impl EngineArgs {
@@ -207,8 +240,10 @@ impl EngineArgs {
         engage_consumer::engine::EngineConfig {
             window_ms: self.window_seconds as i64 * 1000,
             allowed_lateness_ms: self.allowed_lateness_seconds as i64 * 1000,
+            hold_ms: self.hold_seconds as i64 * 1000,
             view_timeout_ms: self.view_timeout_seconds as i64 * 1000,
             attendee_timeout_ms: self.attendee_timeout_seconds as i64 * 1000,
+            session_id_paths: self.session_id_paths.clone(),
         }
     }
 }
@@ -257,6 +292,8 @@ mod tests {
     fn bad_values_are_refused_before_start() {
         assert!(Cli::try_parse_from(["engage", "run", "--listen", "nowhere"]).is_err());
         assert!(Cli::try_parse_from(["engage", "run", "--window-seconds", "0"]).is_err());
+        assert!(Cli::try_parse_from(["engage", "run", "--allowed-lateness-seconds", "604801"]).is_err());
+        assert!(Cli::try_parse_from(["engage", "run", "--allowed-lateness-seconds", "0"]).is_err());
         assert!(Cli::try_parse_from(["engage", "run", "--trusted-proxies", "10.0.0.0/99"]).is_err());
     }
 }

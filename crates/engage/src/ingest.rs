@@ -175,7 +175,7 @@ struct Summary(Map<String, Value>);
 
 impl Summary {
     fn add(&mut self, answer: &Value) {
-        for key in ["lines", "accepted", "rejected_kept"] {
+        for key in ["lines", "accepted", "beyond_horizon", "future_timestamp", "rejected_kept"] {
             self.bump(&[key], answer[key].as_u64().unwrap_or(0));
         }
         for group in ["skipped", "rejected"] {
@@ -227,14 +227,18 @@ mod tests {
     #[test]
     fn summaries_add_up() {
         let mut s = Summary::default();
-        let answer =
-            serde_json::json!({"lines": 3, "accepted": 1, "skipped": {"status": 1}, "rejected": {"invalid_ip": 1}});
+        let answer = serde_json::json!({"lines": 4, "accepted": 1, "beyond_horizon": 1, "future_timestamp": 0,
+            "skipped": {"status": 1}, "rejected": {"invalid_ip": 1, "beyond_horizon": 1}});
         s.add(&answer);
         s.add(&answer);
         let v = Value::Object(s.0);
         assert_eq!(
             (v["lines"].clone(), v["skipped"]["status"].clone(), v["rejected"]["invalid_ip"].clone()),
-            (6.into(), 2.into(), 2.into())
+            (8.into(), 2.into(), 2.into())
+        );
+        assert_eq!(
+            (v["beyond_horizon"].clone(), v["future_timestamp"].clone(), v["rejected"]["beyond_horizon"].clone()),
+            (2.into(), 0.into(), 2.into())
         );
         assert_eq!(percent_encode("path=a.b,ip=c"), "path%3Da.b%2Cip%3Dc");
     }

@@ -47,7 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 WorkerConfig {
                     commit_interval: args.tuning.commit_interval(),
                     snapshot_interval: args.tuning.snapshot_interval(),
-                    dedup: args.tuning.dedup(),
+                    dedup: args.tuning.dedup(&args.engine),
                     ..WorkerConfig::default()
                 },
                 stop_consumer.clone(),
@@ -64,7 +64,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             let settings = ConsumerSettings {
                 engine: args.engine.engine_config(),
-                dedup: args.tuning.dedup(),
+                dedup: args.tuning.dedup(&args.engine),
                 commit_interval: args.tuning.commit_interval(),
                 snapshot_interval: args.tuning.snapshot_interval(),
                 ..ConsumerSettings::default()
@@ -77,16 +77,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
-    let collector = Collector::new(
-        bus.publisher(),
-        ViewerKeyer::new(secret),
-        CollectorConfig {
-            trusted_proxies: args.collector.trusted_proxies.clone(),
-            max_clock_skew_ms: args.collector.max_clock_skew_seconds as i64 * 1000,
-            write_keys: write_keys(&args.collector.write_keys),
-        },
-        system_clock(),
-    );
+    let collector_config = CollectorConfig {
+        trusted_proxies: args.collector.trusted_proxies.clone(),
+        allowed_lateness_ms: args.engine.allowed_lateness_seconds as i64 * 1000,
+        write_keys: write_keys(&args.collector.write_keys),
+    };
+    collector_config.validate()?;
+    args.collector.warn_deprecated();
+    let collector = Collector::new(bus.publisher(), ViewerKeyer::new(secret), collector_config, system_clock());
     let app = Router::new()
         .merge(collector.router())
         .merge(engage_api::router(store.clone()))

@@ -50,6 +50,11 @@ impl Interner {
         id
     }
 
+    /// The id of `s` if it is interned.
+    pub(super) fn lookup(&self, s: &str) -> Option<u32> {
+        self.ids.get(s.as_bytes()).copied()
+    }
+
     /// The string of a live id.
     ///
     /// # Panics

@@ -1,62 +1,68 @@
 //! The pure window engine: video events in, per-(item, application, window) rollups out.
 //!
-//! No I/O, no clocks, no async: time arrives with the events (`event_time_ms`,
-//! `received_at_ms`), and the caller decides when to [`Engine::flush`]. The consumer shell
-//! feeds it from the bus, writes what `flush` returns, and snapshots the whole engine
-//! (serde, postcard) after each flush so a restart resumes exactly where it stopped: the
-//! engine is a deterministic function of the events recorded, and a restored engine
-//! continues exactly like one that never stopped (property-tested).
+//! No I/O, no clocks, no async (this crate's manifest has no tokio, Kafka, bus or store
+//! dependency): time arrives with the events, and the caller decides when to
+//! [`Engine::flush`]. The consumer shell feeds it from the bus, writes what `flush` returns,
+//! and snapshots the engine (serde) so a restart resumes exactly where it stopped: the
+//! engine is a deterministic function of the records it was given, in order.
 //!
-//! # Semantics (design.md, "Metric definitions (video)")
-//! - A view is keyed by `(item, viewer)`, or `(item, vid)` when the player sent a view id.
-//!   Its state machine lives in [`view`]; the window aggregates in [`window`].
-//! - Watermark: the maximum over all recorded events of `min(event_time, received_at)`, so
-//!   a client clock running ahead cannot push it past server time.
-//! - On each `record`: advance the watermark; when it enters a new window, scan the views
-//!   once (fire view timeouts, extend open play intervals for `active_views`, evict);
-//!   then mark final every window whose `end + allowed_lateness <= watermark`; then reject
-//!   the event as [`Outcome::Late`] if its own window is final, else apply it.
-//! - Timeouts also fire lazily: an event for a view silent for the timeout (judged at the
-//!   later of its own time and the watermark) first closes the old view at
-//!   `last + timeout`, then hits a fresh, implicitly started one.
-//! - Applying an event: duplicate check first (any kind, level-1 events included, so a
-//!   retried pingback never counts twice); then `initialized`; then level filtering; then
-//!   the view's state machine.
-//! - An `initialized` older than every event of a view started implicitly (the network
-//!   delivered the load after the play) is that view's own: it counts the impression and
-//!   does not close the view.
-//! - Level-2 events on a view without a level-2 `firstplay` are [`Outcome::Ignored`]
-//!   without a counter: there is no play to attribute positions, exits or seeks to.
-//! - Nothing changes a closed window. Only a timeout can aim at one, and only with a view
-//!   timeout shorter than window plus lateness; such increments are dropped.
+//! # Time model
+//! An event's time is when the *edge* saw it ([`VideoEvent::event_time_ms`]: the collector's
+//! receive time for live pingbacks, the log line's timestamp for CDN logs, Segment's
+//! corrected `timestamp`). It decides the window an event counts in. The player's `ts` only
+//! orders the events of one view. So a wrong player clock never moves or loses an event.
+//! The collector refuses what is older than the lateness horizon by its own clock, so the
+//! engine counts every event it is given: there is no "late" refusal here.
+//!
+//! The watermark is the highest `min(event time, ingested_at + tolerance)` seen: no input
+//! can move it past the collectors' own clocks. It drives view timeouts (abandonment), the
+//! tails of views still playing (active views), which windows and views stay in memory, and
+//! which windows are final (`watermark - allowed lateness`).
+//!
+//! # Numbers as a function of the event set
+//! A view's contribution is derived from the set of its events ([`timeline`]), applied in
+//! player order by the specification's state machine ([`view`]); a reordered or late event
+//! retracts the old contribution and adds the new one. Windows are held for a short hold
+//! after they end; later increments open new generations that stores sum ([`windows`]).
+//! Timelines leave memory a hold after their views close, to the store's archive, and come
+//! back when a late event needs them ([`timelines`]). Property-tested: any permutation and
+//! any batching of the same events give the same sums.
 //!
 //! # Layout
-//! - `mod.rs`: the public API, the watermark, dispatch of an event to its view.
-//! - [`view`]: view keys and the per-view state machine.
-//! - [`views`]: the open views (hot and cold), the once-per-window scan.
-//! - [`window`]: window aggregates, finalization, flush.
+//! - `lib.rs`: configuration, the public API, the watermark, dispatch of an event.
+//! - [`view`]: one view's state machine and the increments it emits.
+//! - [`timeline`]: a view key's event set, clustering, ordering, fast path and re-derivation.
+//! - [`timelines`]: timelines in memory, scanning, archiving, midnight links.
+//! - [`windows`]: window generations, eviction, flush.
 //! - [`intern`]: string interning (items and applications; view ids).
 //! - [`webinar`]: analytics events: webinar sessions and page views, on the same watermark.
 
 mod intern;
+mod timeline;
+mod timelines;
 mod view;
-mod views;
 pub mod webinar;
-mod window;
+mod windows;
 
 #[cfg(test)]
 mod tests;
 
 use engage_model::pingback::{EventKind, Level};
-use engage_model::rollup::VideoWindow;
+use engage_model::rollup::{ArchivedState, VideoWindow};
+use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 
 use intern::Interner;
-use view::{Applied, View, ViewKey};
-use views::Views;
-use window::Windows;
+use timeline::{Inserted, NewEvent, Params, Who};
+use timelines::{Timelines, ViewKey, archive_key};
+use view::{Class, Ctx};
+use windows::Windows;
 
 pub use webinar::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, WebinarEventKind};
+
+/// How far past an input's `ingested_at` (the collector's clock) its event time may move the
+/// watermark: the collectors refuse anything later than this ahead of their clocks.
+pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
 
 /// Engine configuration; times in milliseconds of event time.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -64,14 +70,15 @@ pub use webinar::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, WebinarEvent
 pub struct EngineConfig {
     /// Tumbling window size (default one minute).
     pub window_ms: i64,
-    /// The lateness horizon: how late (by watermark) an event may arrive and still count
-    /// (default 48 hours, the collector's `--allowed-lateness-seconds`). A window is final
-    /// once the watermark passes its end plus this.
+    /// The lateness horizon (default 48 hours, at most 7 days): the collectors refuse what is
+    /// older by their clocks; a window is final once the watermark is this far past its end.
     pub allowed_lateness_ms: i64,
-    /// How long (of watermark) a window stays in memory after it ends (default five minutes).
+    /// How long windows and closed views stay in memory after they end, by watermark
+    /// (default five minutes). Later data is still exact: it opens new window generations
+    /// and loads archived views. Shorter: less memory, more store reads for late data.
     pub hold_ms: i64,
-    /// Silence after which a view is closed, abandoned if it was left playing or paused
-    /// (default thirty minutes).
+    /// Silence (of edge time) after which a view is closed, abandoned if it was left playing
+    /// or paused (default thirty minutes).
     pub view_timeout_ms: i64,
     /// A webinar session that never ends is over at its last activity, decided once the
     /// watermark passes that activity plus this (default two hours). See [`webinar`].
@@ -94,19 +101,22 @@ impl Default for EngineConfig {
     }
 }
 
+/// The longest lateness horizon accepted: 7 days.
+pub const MAX_ALLOWED_LATENESS_MS: i64 = 7 * 86_400_000;
+
 /// A configuration the engine cannot run with.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EngineConfigError {
     #[error("window_ms must be positive, got {0}")]
     WindowNotPositive(i64),
-    #[error("allowed_lateness_ms must not be negative, got {0}")]
-    NegativeLateness(i64),
+    #[error("allowed_lateness_ms must be positive and at most 7 days, got {0}")]
+    LatenessOutOfRange(i64),
+    #[error("hold_ms must not be negative, got {0}")]
+    NegativeHold(i64),
     #[error("view_timeout_ms must be positive, got {0}")]
     TimeoutNotPositive(i64),
     #[error("attendee_timeout_ms must be positive, got {0}")]
     AttendeeTimeoutNotPositive(i64),
-    #[error("hold_ms must not be negative, got {0}")]
-    NegativeHold(i64),
     #[error("invalid session id path {0}")]
     SessionIdPath(#[from] engage_model::segment::path::PathError),
 }
@@ -117,17 +127,17 @@ impl EngineConfig {
         if self.window_ms <= 0 {
             return Err(EngineConfigError::WindowNotPositive(self.window_ms));
         }
-        if self.allowed_lateness_ms < 0 {
-            return Err(EngineConfigError::NegativeLateness(self.allowed_lateness_ms));
+        if self.allowed_lateness_ms <= 0 || self.allowed_lateness_ms > MAX_ALLOWED_LATENESS_MS {
+            return Err(EngineConfigError::LatenessOutOfRange(self.allowed_lateness_ms));
+        }
+        if self.hold_ms < 0 {
+            return Err(EngineConfigError::NegativeHold(self.hold_ms));
         }
         if self.view_timeout_ms <= 0 {
             return Err(EngineConfigError::TimeoutNotPositive(self.view_timeout_ms));
         }
         if self.attendee_timeout_ms <= 0 {
             return Err(EngineConfigError::AttendeeTimeoutNotPositive(self.attendee_timeout_ms));
-        }
-        if self.hold_ms < 0 {
-            return Err(EngineConfigError::NegativeHold(self.hold_ms));
         }
         for path in &self.session_id_paths {
             path.parse::<engage_model::segment::path::JsonPath>()?;
@@ -142,68 +152,107 @@ pub struct VideoEvent<'a> {
     pub item: &'a str,
     /// The application dimension.
     pub app: &'a str,
-    /// The viewer key (keyed hash of salt, IP, user agent).
+    /// The viewer key (keyed hash of the day's salt, IP, user agent).
     pub viewer: u64,
+    /// The viewer key under the previous day's salt, in the first hours of a UTC day (0:
+    /// none): the view keeps the identity it started with across midnight.
+    pub prev_viewer: u64,
     /// The `vid` extension: a player-supplied view id, overriding sessionization.
     pub view_id: Option<&'a str>,
     pub kind: EventKind,
     pub level: Level,
     /// Percent, `0..=100` (larger values are treated as 100).
     pub progress: u8,
-    /// Event time (the client `ts`, skew-corrected), epoch milliseconds.
+    /// The player's `ts`: orders the events of one view.
+    pub client_ts_ms: i64,
+    /// Edge time, epoch milliseconds: decides the window.
     pub event_time_ms: i64,
-    /// When the collector received it, epoch milliseconds.
-    pub received_at_ms: i64,
+    /// The collector's clock when it accepted the event (0: unknown, then the event time).
+    pub ingested_at_ms: i64,
 }
 
-/// What [`Engine::record`] did with an event.
+/// What [`Engine::record`] did with an event. Every event but `NeedsArchive` is counted in
+/// the rollups (a repeat counts where its first copy did).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Applied to its view and windows.
+    /// Applied in order, on time.
     Counted,
-    /// Repeats its view's previous event (or is a second `firstplay`): only `duplicates`.
+    /// The same `(event, progress)` as its view's previous event (or a second `firstplay`).
     Duplicate,
-    /// Not parsed: a level-2 event sent at level 1 (counted in `ignored`), or a level-2
-    /// event on a view without a level-2 play (no counter: there is no play to attribute
-    /// its position to).
+    /// A level-2 event sent at level 1: accepted, not parsed.
     Ignored,
-    /// Its window is already final: not applied at all.
+    /// A level-2 event of a view that never started.
+    Orphan,
+    /// The same pingback as one already recorded (retry, re-shipped log): changes nothing.
+    Repeat,
+    /// Out of player order within its view: the view was re-derived.
+    Reordered,
+    /// In order, but for a window the engine no longer held: counted in a new generation.
     Late,
+    /// Applied in arrival order to a view over the event cap (see `timeline`).
+    Unordered,
+    /// Not applied: its view may be in the store's archive. Load it
+    /// ([`Engine::missing_archives`], [`Engine::restore_archived`]) and record again.
+    NeedsArchive,
 }
 
-/// Engine-internal tallies (not part of the rollups).
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(crate) struct EngineStats {
-    /// Views started by an event other than `initialized` (no impression).
-    pub(crate) implicit_views: u64,
+impl Outcome {
+    /// Every outcome, for metrics.
+    pub const ALL: [Outcome; 9] = [
+        Self::Counted,
+        Self::Duplicate,
+        Self::Ignored,
+        Self::Orphan,
+        Self::Repeat,
+        Self::Reordered,
+        Self::Late,
+        Self::Unordered,
+        Self::NeedsArchive,
+    ];
+
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counted => "counted",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::Orphan => "orphan",
+            Self::Repeat => "repeat",
+            Self::Reordered => "reordered",
+            Self::Late => "late",
+            Self::Unordered => "unordered",
+            Self::NeedsArchive => "needs_archive",
+        }
+    }
 }
 
-/// The window engine. See the module documentation.
+/// The window engine. See the crate documentation.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Engine {
     config: EngineConfig,
     watermark: Option<i64>,
-    /// Start of the window after the watermark's: reaching it triggers a view scan.
+    /// Start of the window after the watermark's: reaching it triggers a scan.
     next_scan_at: i64,
+    /// The position of the record being applied (versions and generations).
+    position: u64,
     /// Item ids and application names.
     strings: Interner,
     /// View ids, apart: there are many, and the item/application table stays small.
     vids: Interner,
-    views: Views,
+    timelines: Timelines,
     windows: Windows,
     /// Run string garbage collection when more strings than this are interned.
     gc_at: usize,
-    /// Same, for view ids.
     vid_gc_at: usize,
-    pub(crate) stats: EngineStats,
+    /// Archive keys looked up since the last flush (found or not): never asked twice.
+    #[serde(skip)]
+    checked: HashSet<[u8; 16]>,
     /// Webinar sessions and page views (analytics events).
     webinar: webinar::Webinars,
-    /// The position of the record being applied (see [`Engine::set_position`]).
-    position: u64,
 }
 
-/// Event and receive times are clamped to `±TIME_LIMIT_MS`.
-const TIME_LIMIT_MS: i64 = 1 << 62;
+/// Event times are clamped to `±TIME_LIMIT_MS` (window math stays in range).
+const TIME_LIMIT_MS: i64 = 1 << 60;
 
 /// Interned strings below which garbage collection is not worth a pass.
 const GC_MIN_STRINGS: usize = 1024;
@@ -217,69 +266,197 @@ impl Engine {
         if let Err(e) = config.validate() {
             panic!("invalid engine configuration: {e}");
         }
-        let windows = Windows::new(config.window_ms, config.allowed_lateness_ms, config.view_timeout_ms);
-        let views = Views::new(config.window_ms, config.view_timeout_ms);
         let webinar = webinar::Webinars::new(&config);
         Self {
+            windows: Windows::new(config.window_ms, config.hold_ms),
             config,
             watermark: None,
             next_scan_at: i64::MIN,
+            position: 0,
             strings: Interner::default(),
             vids: Interner::default(),
-            views,
-            windows,
+            timelines: Timelines::default(),
             gc_at: GC_MIN_STRINGS,
             vid_gc_at: GC_MIN_STRINGS,
-            stats: EngineStats::default(),
+            checked: HashSet::new(),
             webinar,
-            position: 0,
         }
-    }
-
-    /// The position (partition offset) of the record about to be applied; the consumer calls
-    /// this before each record. A window generation opened by that record is named after it.
-    pub fn set_position(&mut self, position: u64) {
-        self.position = position;
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
-    /// Records one event. See the module documentation for the order of operations.
-    pub fn record(&mut self, ev: &VideoEvent<'_>) -> Outcome {
-        // The collector bounds times (skew correction); this only keeps window math in
-        // range for absurd inputs (about ±146 million years).
-        let t = ev.event_time_ms.clamp(-TIME_LIMIT_MS, TIME_LIMIT_MS);
-        let received = ev.received_at_ms.clamp(-TIME_LIMIT_MS, TIME_LIMIT_MS);
-        self.advance_watermark(t.min(received));
-        let start = self.windows.start_of(t);
-        if self.windows.is_closed(start) {
-            return Outcome::Late;
-        }
-        self.apply(ev, t, start)
+    /// Sets the position of the record about to be applied (the consumer's offset). It
+    /// numbers window generations and versions archived states, so a replay from a
+    /// checkpoint reproduces them exactly.
+    pub fn set_position(&mut self, position: u64) {
+        self.position = position;
+        self.windows.set_position(position);
     }
 
-    /// Every window changed since the last flush, full state, sorted by
-    /// (item, app, window_start). Windows that became final are included once with
-    /// `is_final = true` and then evicted from memory.
+    /// The position last set.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    fn params(&self, item: u32) -> Params {
+        Params { ctx: Ctx { item, window_ms: self.config.window_ms }, timeout_ms: self.config.view_timeout_ms }
+    }
+
+    fn wm(&self) -> i64 {
+        self.watermark.unwrap_or(i64::MIN)
+    }
+
+    /// Whether an event this old may belong to a timeline that left memory.
+    fn may_be_archived(&self, event_time_ms: i64) -> bool {
+        self.watermark.is_some_and(|wm| event_time_ms <= wm.saturating_sub(self.config.hold_ms))
+    }
+
+    /// The archive keys `ev` needs loaded before it can be recorded (empty: none). A key is
+    /// asked for once until the next flush, found or not.
+    pub fn missing_archives(&self, ev: &VideoEvent<'_>) -> Vec<[u8; 16]> {
+        let mut out = Vec::new();
+        if !self.may_be_archived(ev.event_time_ms.clamp(-TIME_LIMIT_MS, TIME_LIMIT_MS)) {
+            return out;
+        }
+        let item = self.strings.lookup(ev.item);
+        let mut consider = |viewer: u64, vid: Option<&str>| {
+            let key = match (item, vid) {
+                (None, _) => None,
+                (Some(item), Some(v)) => self.vids.lookup(v).map(|v| ViewKey::new(item, 0, Some(v))),
+                (Some(item), None) => Some(ViewKey::new(item, viewer, None)),
+            };
+            // Known and complete: nothing archived is missing.
+            if key.and_then(|k| self.timelines.known(k)) == Some(true) {
+                return;
+            }
+            let hash = archive_key(ev.item, vid, viewer);
+            if !self.checked.contains(&hash) {
+                out.push(hash);
+            }
+        };
+        consider(ev.viewer, ev.view_id);
+        if ev.view_id.is_none() && ev.prev_viewer != 0 {
+            consider(ev.prev_viewer, None);
+        }
+        out
+    }
+
+    /// Installs the archived states the store holds for `key` (every row at or below the
+    /// current position; none is fine) and marks the key as looked up. Returns false if a
+    /// state did not decode (it is ignored; the consumer counts it).
+    pub fn restore_archived(&mut self, key: [u8; 16], states: &[Vec<u8>]) -> bool {
+        self.checked.insert(key);
+        if states.is_empty() {
+            return true;
+        }
+        let wm = self.wm();
+        let p = self.params(0);
+        self.timelines.restore(states, wm, &p, &mut self.windows, &mut self.strings, &mut self.vids)
+    }
+
+    /// Marks the timeline of `ev`'s view key complete when its key was looked up.
+    fn note_looked_up(&mut self, key: ViewKey, ev: &VideoEvent<'_>) {
+        if self.checked.contains(&archive_key(ev.item, ev.view_id, ev.viewer)) {
+            self.timelines.set_complete(key);
+        }
+    }
+
+    /// Records one event. See the crate documentation.
+    pub fn record(&mut self, ev: &VideoEvent<'_>) -> Outcome {
+        let e = ev.event_time_ms.clamp(-TIME_LIMIT_MS, TIME_LIMIT_MS);
+        if !self.missing_archives(ev).is_empty() {
+            return Outcome::NeedsArchive;
+        }
+        let ingested = if ev.ingested_at_ms > 0 { ev.ingested_at_ms } else { e };
+        self.advance_watermark(e.min(ingested.saturating_add(FUTURE_TOLERANCE_MS)));
+        let wm = self.wm();
+
+        let item = self.strings.intern(ev.item);
+        let app = self.strings.intern(ev.app);
+        let vid = ev.view_id.map(|v| self.vids.intern(v));
+        let p = self.params(item);
+        let position = self.position;
+        let key = ViewKey::new(item, ev.viewer, vid);
+        let key = if self.timelines.has_aliases() { self.timelines.canonical(key) } else { key };
+        if vid.is_none() && ev.prev_viewer != 0 && ev.prev_viewer != ev.viewer {
+            let prev = self.timelines.canonical(ViewKey::new(item, ev.prev_viewer, None));
+            if prev != key {
+                self.timelines.link(key, prev, wm, position, &p, &mut self.windows);
+            }
+        }
+        let late = self.windows.is_past_hold(self.windows.start_of(e), wm);
+        if !self.checked.is_empty() {
+            self.timelines.get(key, wm, position);
+            self.note_looked_up(key, ev);
+        }
+        let t = self.timelines.get(key, wm, position);
+        t.advance(wm, &p, &mut self.windows);
+        let new = NewEvent {
+            ts: ev.client_ts_ms,
+            e,
+            kind: ev.kind,
+            level: ev.level,
+            progress: ev.progress.min(100),
+            who: Who { app, viewer: ev.viewer },
+        };
+        match t.insert(new, &p, &mut self.windows) {
+            Inserted::Repeat => Outcome::Repeat,
+            Inserted::Reordered => Outcome::Reordered,
+            Inserted::Unordered(_) => Outcome::Unordered,
+            Inserted::InOrder(class) => match class {
+                Class::Duplicate => Outcome::Duplicate,
+                Class::Ignored => Outcome::Ignored,
+                Class::Orphan => Outcome::Orphan,
+                Class::Counted if late => Outcome::Late,
+                Class::Counted => Outcome::Counted,
+            },
+        }
+    }
+
+    /// Every window generation changed since the last flush, full state, sorted by
+    /// (item, app, window_start, generation).
     pub fn flush(&mut self) -> Vec<VideoWindow> {
+        self.checked.clear();
         self.windows.flush(&self.strings)
     }
 
-    /// The watermark: max over recorded events of `min(event_time, received_at)`.
+    /// Timelines that left memory since the last call, for the store's archive. The caller
+    /// must write them before any later record can need them (with the same commit).
+    pub fn take_archived(&mut self) -> Vec<ArchivedState> {
+        self.timelines.take_archived()
+    }
+
+    /// The watermark: highest `min(event time, ingested_at + tolerance)` recorded.
     pub fn watermark_ms(&self) -> Option<i64> {
         self.watermark
     }
 
-    /// Views in memory.
-    pub fn open_views(&self) -> usize {
-        self.views.len()
+    /// Windows ending at or before this are final: no input the collectors accept can
+    /// change them (the watermark minus the allowed lateness).
+    pub fn final_before_ms(&self) -> Option<i64> {
+        self.watermark.map(|wm| wm.saturating_sub(self.config.allowed_lateness_ms))
     }
 
-    /// Windows in memory: open ones, and final ones awaiting their last flush.
+    /// View timelines in memory.
+    pub fn open_views(&self) -> usize {
+        self.timelines.len()
+    }
+
+    /// Events held by the timelines in memory.
+    pub fn held_events(&self) -> usize {
+        self.timelines.events()
+    }
+
+    /// Window generations in memory.
     pub fn open_windows(&self) -> usize {
         self.windows.len()
+    }
+
+    /// Totals since the start: timelines archived and restored, late generations opened.
+    pub fn archive_stats(&self) -> (u64, u64, u64) {
+        (self.timelines.archived_total, self.timelines.restored_total, self.windows.late_generations())
     }
 
     fn advance_watermark(&mut self, candidate: i64) {
@@ -290,78 +467,38 @@ impl Engine {
         if candidate >= self.next_scan_at {
             let start = self.windows.start_of(candidate);
             self.next_scan_at = start.saturating_add(self.config.window_ms);
-            self.views.scan(candidate, start, self.config.view_timeout_ms, &mut self.windows);
+            // Evict before anything is added at this position (see `windows`).
+            self.windows.evict(candidate);
+            let p = self.params(0);
+            self.timelines.scan(
+                candidate,
+                &p,
+                self.config.hold_ms,
+                self.config.allowed_lateness_ms,
+                &mut self.windows,
+                &self.strings,
+                &self.vids,
+                self.position,
+            );
             self.collect_strings();
         }
-        // After the timeouts: they may still land in windows this closes.
-        self.windows.finalize(candidate);
         self.webinar.finalize(candidate);
     }
 
-    /// Frees interned strings no view or window refers to any more, when enough piled up.
+    /// Frees interned strings nothing refers to any more, when enough piled up.
     fn collect_strings(&mut self) {
         if self.strings.len() > self.gc_at {
             let mut used = vec![false; self.strings.id_bound()];
-            self.views.mark_strings(&mut used);
+            self.timelines.mark_strings(&mut used);
             self.windows.mark_strings(&mut used);
             self.strings.retain(&used);
             self.gc_at = (self.strings.len() * 2).max(GC_MIN_STRINGS);
         }
         if self.vids.len() > self.vid_gc_at {
             let mut used = vec![false; self.vids.id_bound()];
-            self.views.mark_vids(&mut used);
+            self.timelines.mark_vids(&mut used);
             self.vids.retain(&used);
             self.vid_gc_at = (self.vids.len() * 2).max(GC_MIN_STRINGS);
         }
-    }
-
-    /// Applies an event that is not late: event time `t`, in the window starting at `start`.
-    fn apply(&mut self, ev: &VideoEvent<'_>, t: i64, start: i64) -> Outcome {
-        let item = self.strings.intern(ev.item);
-        let app = self.strings.intern(ev.app);
-        let vid = ev.view_id.map(|vid| self.vids.intern(vid));
-        let progress = ev.progress.min(100);
-        // The view timeout is judged against the later of this event and the watermark, so
-        // a view the next scan would time out is timed out here too.
-        let now = self.watermark.map_or(t, |wm| wm.max(t));
-        let timeout = self.config.view_timeout_ms;
-        let windows = &mut self.windows;
-
-        let (view, fresh) = self.views.get(ViewKey::new(item, ev.viewer, vid), t, app, now, timeout, windows);
-
-        if view.is_duplicate(ev.kind, progress) {
-            if let Some(w) = windows.at_start(item, app, start) {
-                w.counters.duplicates += 1;
-            }
-            return Outcome::Duplicate;
-        }
-
-        if ev.kind == EventKind::Initialized {
-            if !fresh && !view.is_own_late_initialized(t) {
-                let mut old = std::mem::replace(view, View::new(t, app));
-                old.close(item, t, windows);
-            }
-            view.touch(ev.kind, progress, t, app);
-            view.set_impression();
-            if let Some(w) = windows.at_start(item, app, start) {
-                w.counters.impressions += 1;
-            }
-            return Outcome::Counted;
-        }
-        if fresh {
-            self.stats.implicit_views += 1;
-        }
-
-        if ev.level == Level::One && !ev.kind.is_level1() {
-            view.remember(ev.kind, progress);
-            if let Some(w) = windows.at_start(item, app, start) {
-                w.counters.ignored += 1;
-            }
-            return Outcome::Ignored;
-        }
-
-        view.touch(ev.kind, progress, t, app);
-        let applied = Applied { item, viewer: ev.viewer, kind: ev.kind, level: ev.level, progress, start };
-        view.apply(&applied, windows)
     }
 }

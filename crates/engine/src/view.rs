@@ -1,29 +1,152 @@
-//! One view (one player load of one item by one viewer): its key, its level-2 playback
-//! state machine, and how it is closed.
+//! One view's state machine: the pingback specification's rules, applied to a view's events
+//! in their player order, emitting every increment with a sign.
 //!
-//! A view remembers its last recorded `(event, progress)` (for duplicate detection), its
-//! last event time (for the view timeout), and, once it has a level-2 play, a position, a
-//! state and the set of percent segments it has watched. Every increment a view makes goes
-//! to the window of the event that caused it, in the application of the view's latest event.
+//! A view is one player load of one item by one viewer. Its events arrive here already in
+//! order (see [`crate::timeline`]): by the player's `ts`, equal `ts` in lifecycle order. Every
+//! increment lands in the window of the edge time `E` of the event that caused it, in the
+//! view's application (the application of its first event). Increments go to a [`Sink`]
+//! with a sign: +1 when a view's contribution is added, -1 when it is retracted because a
+//! late or reordered event changed the view. Because the same code emits both, a retraction
+//! is exactly the contribution that was added.
 //!
-//! Active views: a view is *playing* (state `Playing` or `Seeking`) from the event that put
-//! it there until the event that took it out (inclusive), or until it is abandoned. Each
-//! view remembers the last window it was counted active in, so marking is idempotent and
-//! `active_views[W]` counts each view at most once per window.
-//!
-//! The struct is kept to 64 bytes: the engine holds every view of the last half hour, and
-//! the periodic scan reads them all.
+//! # Rules
+//! - `initialized` (only ever a view's first event): `impressions` +1.
+//! - The same `(event, progress)` as the view's previous event: `duplicates` +1, no effect.
+//! - `firstplay`: the first one counts `plays` +1 (and `engaged_plays` +1 at level 2) and
+//!   marks the event's viewer as having a play in its window; later ones are duplicates.
+//!   At level 2 it starts playing at its position.
+//! - Other events sent at level 1 (or without `il`): `ignored` +1 (the specification says
+//!   they are not parsed).
+//! - A level-2 event of a view with no play yet (its `firstplay` never arrived): `orphans`
+//!   +1; a `play` or `resume` also starts the view implicitly: it counts a play and starts
+//!   playing at its position. Other orphans change nothing else: there is no play to
+//!   attribute positions, exits or seeks to. A level-2 event of a view whose play was level
+//!   1 is `ignored`.
+//! - Level-2 playback: `play`/`resume`/`seekto` at p play from p (`seekto` also counts
+//!   `seek_to[p]`); `update`/`pause`/`seekfrom`/`stop` at p close `[position, p)` as watched
+//!   when playing (each retention segment once per view), then `pause` counts `pauses`,
+//!   `seekfrom` counts `seek_from[p]` and seeks, `stop` counts `exits[p]` (and a completion
+//!   at 100, once per view).
+//! - Active views: a view is playing in state `Playing` or `Seeking`; it is active in every
+//!   window from the one where it started playing through the one of the event that ends
+//!   it, each window counted once per view. An open view still playing is active up to the
+//!   watermark's window (its *tail*, retracted and re-added as time moves).
+//! - Closing: a view left playing, paused or seeking is abandoned when it closes (a newer
+//!   `initialized` of the same viewer and item, or silence for the view timeout):
+//!   `abandons` +1 and `exits[position]` +1, in the window of the closing time.
 
 use engage_model::pingback::{EventKind, Level};
 use engage_model::rollup::RETENTION_SEGMENTS;
+use engage_model::time::window_start;
 use serde::{Deserialize, Serialize};
 
-use super::Outcome;
-use super::window::Windows;
+/// One increment (or, with a negative sign, decrement) of a window aggregate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Delta {
+    Impression,
+    /// A counted play; `engaged` at level 2; `viewer` gets a play in the window.
+    Play {
+        engaged: bool,
+        viewer: u64,
+    },
+    Duplicate,
+    Ignored,
+    Orphan,
+    Pause,
+    Completion,
+    Abandon,
+    /// The view was playing in this window.
+    Active,
+    /// Retention segments watched for the first time (bit s: `[s, s+1)`).
+    Retention(u128),
+    Exit(u8),
+    SeekFrom(u8),
+    SeekTo(u8),
+}
+
+/// Where increments go: the window aggregates, or a test's tally.
+pub(crate) trait Sink {
+    /// Adds `sign` × `delta` to the window of `(item, app)` starting at `window`.
+    fn add(&mut self, item: u32, app: u32, window: i64, delta: Delta, sign: i64);
+}
+
+/// A sink that keeps increments until [`NetSink::emit`], then emits only their net effect:
+/// re-deriving a view after a reordered event retracts and re-adds mostly the same
+/// increments, and those cancel here instead of touching windows (or opening generations of
+/// windows no longer held) for nothing.
+#[derive(Debug, Default)]
+pub(crate) struct NetSink {
+    entries: Vec<(u32, u32, i64, Delta, i64)>,
+}
+
+impl Sink for NetSink {
+    fn add(&mut self, item: u32, app: u32, window: i64, delta: Delta, sign: i64) {
+        self.entries.push((item, app, window, delta, sign));
+    }
+}
+
+impl NetSink {
+    /// Emits the net increments into `sink`, in a deterministic order.
+    pub(crate) fn emit(mut self, sink: &mut dyn Sink) {
+        self.entries.sort_unstable_by_key(|&(item, app, window, delta, _)| (item, app, window, delta));
+        let mut i = 0;
+        while i < self.entries.len() {
+            let (item, app, window, delta, mut net) = self.entries[i];
+            let mut j = i + 1;
+            while j < self.entries.len()
+                && self.entries[j].0 == item
+                && self.entries[j].1 == app
+                && self.entries[j].2 == window
+                && self.entries[j].3 == delta
+            {
+                net += self.entries[j].4;
+                j += 1;
+            }
+            if net != 0 {
+                sink.add(item, app, window, delta, net);
+            }
+            i = j;
+        }
+    }
+}
+
+/// What a view needs to know about its surroundings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ctx {
+    pub(crate) item: u32,
+    pub(crate) window_ms: i64,
+}
+
+impl Ctx {
+    fn win(&self, t: i64) -> i64 {
+        window_start(t, self.window_ms)
+    }
+}
+
+/// The fields of one event the state machine reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    pub(crate) kind: EventKind,
+    pub(crate) level: Level,
+    pub(crate) progress: u8,
+    /// Edge time.
+    pub(crate) e: i64,
+    pub(crate) app: u32,
+    pub(crate) viewer: u64,
+}
+
+/// How a view classified one of its events (for the events-by-outcome metric).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    Counted,
+    Duplicate,
+    Ignored,
+    Orphan,
+}
 
 /// Playback state of a level-2 view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) enum PlayState {
+pub(crate) enum PlayState {
     /// Loaded, not playing (and every view without a level-2 play).
     Idle,
     Playing,
@@ -32,200 +155,189 @@ pub(super) enum PlayState {
     Stopped,
 }
 
-/// The key of a view: `(item, viewer)`, or `(item, vid)` when the player sent a view id.
-/// `item` and `vid` are interned string ids (from two interners).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub(super) struct ViewKey {
-    pub(super) item: u32,
-    /// The interned `vid`, or [`ViewKey::NO_VID`].
-    pub(super) vid: u32,
-    /// The viewer key; 0 when `vid` identifies the view.
-    pub(super) viewer: u64,
-}
+/// No window (see [`ViewState::marked_through`]).
+pub(crate) const NEVER: i64 = i64::MIN;
 
-impl ViewKey {
-    pub(super) const NO_VID: u32 = u32::MAX;
-
-    pub(super) fn new(item: u32, viewer: u64, vid: Option<u32>) -> Self {
-        match vid {
-            Some(vid) => Self { item, vid, viewer: 0 },
-            None => Self { item, vid: Self::NO_VID, viewer },
-        }
-    }
-}
-
-/// No window marked yet (see [`View::last_active`]).
-const NEVER: i64 = i64::MIN;
-
-/// The state of one view.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct View {
-    /// Latest event time seen (the view times out at `last_ms + view_timeout_ms`).
-    last_ms: i64,
-    /// Earliest event time seen.
-    first_ms: i64,
-    /// Window start of the event that last put the view into playing.
-    play_start: i64,
-    /// Start of the last window this view was counted active in, or [`NEVER`].
-    last_active: i64,
-    /// Watched percent segments (bit `s` is `[s, s+1)`), low and high halves.
-    watched: [u64; 2],
-    /// Application of the latest event; where this view's increments go.
+/// The state of one view after the events applied so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ViewState {
+    /// Watched segments, bit s = `[s, s+1)`.
+    watched: u128,
+    /// Last window counted active (events and closed intervals; never the tail).
+    marked_through: i64,
+    /// Window where the current play interval started; [`NEVER`] when not playing.
+    open_lo: i64,
+    /// The view's application: its first event's.
     app: u32,
-    /// The last recorded `(event, progress)`, for duplicate detection.
-    last_event: Option<(EventKind, u8)>,
+    /// The previous event's `(kind, progress)`, for duplicates.
+    prev: Option<(EventKind, u8)>,
     state: PlayState,
     position: u8,
-    /// Its `initialized` was counted.
-    impression: bool,
-    /// A `firstplay` was counted.
+    /// Any event applied.
+    started: bool,
     played: bool,
-    /// That `firstplay` was level 2: the view tracks positions, retention, exits and seeks.
+    /// The play was level 2: positions, retention, exits and seeks are tracked.
     engaged: bool,
-    /// A `stop` at 100 was counted.
     completed: bool,
 }
 
-/// The fields of an event a view needs, with ids resolved.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Applied {
-    pub(super) item: u32,
-    pub(super) viewer: u64,
-    pub(super) kind: EventKind,
-    pub(super) level: Level,
-    pub(super) progress: u8,
-    /// Start of the window holding the event time.
-    pub(super) start: i64,
-}
-
-impl View {
-    /// A fresh view whose first event is at `t_ms` in application `app`.
-    pub(super) fn new(t_ms: i64, app: u32) -> Self {
+impl Default for ViewState {
+    fn default() -> Self {
         Self {
-            last_ms: t_ms,
-            first_ms: t_ms,
-            play_start: NEVER,
-            last_active: NEVER,
-            watched: [0; 2],
-            app,
-            last_event: None,
+            watched: 0,
+            marked_through: NEVER,
+            open_lo: NEVER,
+            app: 0,
+            prev: None,
             state: PlayState::Idle,
             position: 0,
-            impression: false,
+            started: false,
             played: false,
             engaged: false,
             completed: false,
         }
     }
+}
 
-    /// When this view is abandoned (or silently evicted) if nothing more arrives.
-    pub(super) fn expiry(&self, timeout_ms: i64) -> i64 {
-        self.last_ms.saturating_add(timeout_ms)
+impl ViewState {
+    /// Rewrites the application id (after loading from an archive with its own strings).
+    pub(crate) fn map_app(&mut self, f: &mut impl FnMut(u32) -> u32) {
+        self.app = f(self.app);
     }
 
-    pub(super) fn app(&self) -> u32 {
-        self.app
+    /// Whether `(kind, progress)` repeats the previous event (a duplicate, even for an
+    /// `initialized`: two in a row are one load sent twice, not two views).
+    pub(crate) fn repeats(&self, kind: EventKind, progress: u8) -> bool {
+        self.prev == Some((kind, progress))
     }
 
-    /// Whether `(kind, progress)` repeats the last recorded event, or is a second `firstplay`.
-    pub(super) fn is_duplicate(&self, kind: EventKind, progress: u8) -> bool {
-        self.last_event == Some((kind, progress)) || (kind == EventKind::Firstplay && self.played)
+    /// Whether an event has been applied (an `initialized` then starts a new view).
+    pub(crate) fn started(&self) -> bool {
+        self.started
     }
 
-    /// Remembers `(kind, progress)` for duplicate detection only (ignored events).
-    pub(super) fn remember(&mut self, kind: EventKind, progress: u8) {
-        self.last_event = Some((kind, progress));
-    }
-
-    /// Records an applied event: duplicate memory, liveness and application.
-    pub(super) fn touch(&mut self, kind: EventKind, progress: u8, t_ms: i64, app: u32) {
-        self.last_event = Some((kind, progress));
-        self.last_ms = self.last_ms.max(t_ms);
-        self.first_ms = self.first_ms.min(t_ms);
-        self.app = app;
-    }
-
-    /// Whether an `initialized` at `t_ms` is this view's own, delayed by the network past
-    /// the view's first events (which started the view implicitly): it then counts the
-    /// impression instead of closing the view it belongs to.
-    pub(super) fn is_own_late_initialized(&self, t_ms: i64) -> bool {
-        !self.impression && t_ms < self.first_ms
-    }
-
-    /// Counts this view's impression.
-    pub(super) fn set_impression(&mut self) {
-        self.impression = true;
-    }
-
-    /// Playing, for `active_views`: state `Playing` or `Seeking`.
-    pub(super) fn is_playing(&self) -> bool {
+    /// Playing for active views: `Playing` or `Seeking`.
+    pub(crate) fn is_playing(&self) -> bool {
         matches!(self.state, PlayState::Playing | PlayState::Seeking)
     }
 
-    /// Settled: neither playing nor left open, so closing it counts nothing; and not just
-    /// loaded: stopped, a level-1 play, or idle since before `idle_before`.
-    pub(super) fn is_settled(&self, idle_before: i64) -> bool {
-        match self.state {
-            PlayState::Playing | PlayState::Paused | PlayState::Seeking => false,
-            PlayState::Stopped => true,
-            PlayState::Idle => self.played || self.last_ms < idle_before,
+    /// Closing it would count an abandonment.
+    fn left_open(&self) -> bool {
+        self.engaged && matches!(self.state, PlayState::Playing | PlayState::Paused | PlayState::Seeking)
+    }
+
+    /// Whether the view's contribution can still depend on time: playing (its tail grows
+    /// with the watermark) or left open (it would be abandoned at its timeout).
+    pub(crate) fn is_live(&self) -> bool {
+        self.is_playing() || self.left_open()
+    }
+
+    /// Applies one event (in order) and emits its increments.
+    pub(crate) fn apply(&mut self, s: &Step, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) -> Class {
+        if !self.started {
+            self.started = true;
+            self.app = s.app;
+        }
+        let w = ctx.win(s.e);
+        let mut add = |delta: Delta| sink.add(ctx.item, self.app, w, delta, sign);
+        if self.prev == Some((s.kind, s.progress)) {
+            add(Delta::Duplicate);
+            return Class::Duplicate;
+        }
+        self.prev = Some((s.kind, s.progress));
+        match s.kind {
+            EventKind::Initialized => {
+                add(Delta::Impression);
+                Class::Counted
+            }
+            EventKind::Firstplay if self.played => {
+                add(Delta::Duplicate);
+                Class::Duplicate
+            }
+            EventKind::Firstplay => {
+                self.count_play(s, ctx, sink, sign);
+                Class::Counted
+            }
+            _ if s.level == Level::One || (self.played && !self.engaged) => {
+                add(Delta::Ignored);
+                Class::Ignored
+            }
+            EventKind::Play | EventKind::Resume if !self.played => {
+                add(Delta::Orphan);
+                self.count_play(s, ctx, sink, sign);
+                Class::Orphan
+            }
+            _ if !self.played => {
+                add(Delta::Orphan);
+                Class::Orphan
+            }
+            _ => {
+                self.playback(s, ctx, sink, sign);
+                Class::Counted
+            }
         }
     }
 
-    /// Applies a non-`initialized`, non-ignored event (duplicates already filtered out).
-    pub(super) fn apply(&mut self, ev: &Applied, windows: &mut Windows) -> Outcome {
-        if ev.kind == EventKind::Firstplay {
-            self.firstplay(ev, windows);
-            return Outcome::Counted;
+    /// A counted play: `firstplay`, or an orphan `play`/`resume` that starts the view.
+    fn count_play(&mut self, s: &Step, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+        let engaged = s.level == Level::Two;
+        let w = ctx.win(s.e);
+        sink.add(ctx.item, self.app, w, Delta::Play { engaged, viewer: s.viewer }, sign);
+        self.played = true;
+        if engaged {
+            self.engaged = true;
+            self.state = PlayState::Playing;
+            self.position = s.progress;
+            self.open_lo = w;
+            self.mark_through(w, ctx, sink, sign);
+        } else {
+            // A level-1 view is active in the window of its firstplay only.
+            if w > self.marked_through {
+                sink.add(ctx.item, self.app, w, Delta::Active, sign);
+                self.marked_through = w;
+            }
         }
-        if !self.engaged {
-            // Level-2 events on a view without a level-2 play (its firstplay was lost or
-            // level 1, or this view restarted after a timeout): they keep the view alive and
-            // feed duplicate detection, but have no play to attribute positions to.
-            return Outcome::Ignored;
-        }
-        let (item, app, p, start) = (ev.item, self.app, ev.progress, ev.start);
+    }
+
+    /// A level-2 event of an engaged view.
+    fn playback(&mut self, s: &Step, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+        let (item, app, p, w) = (ctx.item, self.app, s.progress, ctx.win(s.e));
         let was_playing = self.is_playing();
         if was_playing {
-            self.mark_active(item, start, windows);
+            self.mark_through(w, ctx, sink, sign);
         }
-        match ev.kind {
+        match s.kind {
             EventKind::Play | EventKind::Resume | EventKind::Seekto => {
-                if ev.kind == EventKind::Seekto
-                    && let Some(w) = windows.at_start(item, app, start)
-                {
-                    w.seek_to_at(p);
+                if s.kind == EventKind::Seekto {
+                    sink.add(item, app, w, Delta::SeekTo(p), sign);
                 }
                 self.state = PlayState::Playing;
                 self.position = p;
             }
             EventKind::Update | EventKind::Pause | EventKind::Seekfrom | EventKind::Stop => {
                 if self.state == PlayState::Playing && p > self.position {
-                    self.watch(item, p, start, windows);
+                    let fresh = segments(self.position, p) & !self.watched;
+                    if fresh != 0 {
+                        self.watched |= fresh;
+                        sink.add(item, app, w, Delta::Retention(fresh), sign);
+                    }
                 }
                 self.position = p;
-                match ev.kind {
+                match s.kind {
                     EventKind::Pause => {
                         self.state = PlayState::Paused;
-                        if let Some(w) = windows.at_start(item, app, start) {
-                            w.counters.pauses += 1;
-                        }
+                        sink.add(item, app, w, Delta::Pause, sign);
                     }
                     EventKind::Seekfrom => {
                         self.state = PlayState::Seeking;
-                        if let Some(w) = windows.at_start(item, app, start) {
-                            w.seek_from_at(p);
-                        }
+                        sink.add(item, app, w, Delta::SeekFrom(p), sign);
                     }
                     EventKind::Stop => {
                         self.state = PlayState::Stopped;
-                        let completes = p == 100 && !self.completed;
-                        self.completed |= completes;
-                        if let Some(w) = windows.at_start(item, app, start) {
-                            w.exit_at(p);
-                            if completes {
-                                w.counters.completions += 1;
-                            }
+                        sink.add(item, app, w, Delta::Exit(p), sign);
+                        if p == 100 && !self.completed {
+                            self.completed = true;
+                            sink.add(item, app, w, Delta::Completion, sign);
                         }
                     }
                     _ => {}
@@ -233,107 +345,95 @@ impl View {
             }
             EventKind::Initialized | EventKind::Firstplay => {}
         }
-        if !was_playing && self.is_playing() {
-            self.begin_play(item, start, windows);
-        }
-        Outcome::Counted
-    }
-
-    fn firstplay(&mut self, ev: &Applied, windows: &mut Windows) {
-        self.played = true;
-        let (item, app, start) = (ev.item, self.app, ev.start);
-        if let Some(w) = windows.at_start(item, app, start) {
-            w.counters.plays += 1;
-            if ev.level == Level::Two {
-                w.counters.engaged_plays += 1;
+        match (was_playing, self.is_playing()) {
+            (false, true) => {
+                self.open_lo = w;
+                self.mark_through(w, ctx, sink, sign);
             }
-            w.add_viewer(ev.viewer);
-        }
-        if ev.level == Level::Two {
-            self.engaged = true;
-            self.state = PlayState::Playing;
-            self.position = ev.progress;
-        }
-        // A level-1 view is active only in the window of its firstplay.
-        self.begin_play(item, start, windows);
-    }
-
-    /// A play interval starts in the window at `start` (the view just entered `Playing` or
-    /// `Seeking`, or sent a level-1 firstplay).
-    fn begin_play(&mut self, item: u32, start: i64, windows: &mut Windows) {
-        self.play_start = start;
-        self.mark_active(item, start, windows);
-    }
-
-    /// The interval `[position, p)` was watched: count the segments never watched before.
-    fn watch(&mut self, item: u32, p: u8, start: i64, windows: &mut Windows) {
-        let watched = u128::from(self.watched[0]) | (u128::from(self.watched[1]) << 64);
-        let fresh = segments(self.position, p) & !watched;
-        if fresh == 0 {
-            return;
-        }
-        let watched = watched | fresh;
-        self.watched = [watched as u64, (watched >> 64) as u64];
-        if let Some(w) = windows.at_start(item, self.app, start) {
-            w.retain_segments(fresh);
+            (true, false) => self.open_lo = NEVER,
+            _ => {}
         }
     }
 
-    /// Counts this view active in every window from its current play interval's start (or
-    /// the window after the last one counted) up to the window starting at `to_start`.
-    pub(super) fn mark_active(&mut self, item: u32, to_start: i64, windows: &mut Windows) {
-        if let Some((first, last)) = self.take_active_span(to_start, windows) {
-            let step = windows.window_ms();
-            let mut w = first;
-            while w <= last {
-                if let Some(agg) = windows.at_start(item, self.app, w) {
-                    agg.counters.active_views += 1;
-                }
-                w += step;
-            }
+    /// Counts the view active in the windows of its open interval up to `w`.
+    fn mark_through(&mut self, w: i64, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+        let from = self.next_unmarked(ctx);
+        let mut x = from;
+        while x <= w {
+            sink.add(ctx.item, self.app, x, Delta::Active, sign);
+            x += ctx.window_ms;
         }
+        self.marked_through = self.marked_through.max(w);
     }
 
-    /// Moves the view's active marking up to the window starting at `to_start` and returns
-    /// the window starts `(first, last)` (inclusive, one window apart) not yet counted.
-    pub(super) fn take_active_span(&mut self, to_start: i64, windows: &Windows) -> Option<(i64, i64)> {
-        if self.last_active >= to_start || self.play_start == NEVER {
-            return None;
-        }
-        let step = windows.window_ms();
-        let after_last = if self.last_active == NEVER { NEVER } else { self.last_active.saturating_add(step) };
-        // Defensive bound against pathological timestamps: a view is never silent longer
-        // than the view timeout, so one call never has more windows than that to mark.
-        let first = self.play_start.max(after_last).max(windows.earliest_active_mark(to_start));
-        self.last_active = to_start;
-        // `to_start` is aligned and at most `i64::MAX - step`, so stepping cannot overflow.
-        (first <= to_start && to_start <= i64::MAX - step).then_some((first, to_start))
+    /// The first window of the open interval not yet counted active.
+    fn next_unmarked(&self, ctx: &Ctx) -> i64 {
+        let after = if self.marked_through == NEVER { NEVER } else { self.marked_through + ctx.window_ms };
+        self.open_lo.max(after)
     }
 
-    /// Closes the view at `at_ms` (timeout, or a new `initialized` of its key): a view left
-    /// playing, paused or seeking is abandoned there; any other view just goes.
-    pub(super) fn close(&mut self, item: u32, at_ms: i64, windows: &mut Windows) {
-        let start = windows.start_of(at_ms);
+    /// Closes the view at edge time `at` (a newer `initialized` of its viewer and item):
+    /// a view still playing is active through `at`'s window, one left open is abandoned there.
+    pub(crate) fn close(&mut self, at: i64, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+        self.tail(at, true, ctx, sink, sign);
+        let w = ctx.win(at);
         if self.is_playing() {
-            self.mark_active(item, start, windows);
+            self.marked_through = self.marked_through.max(w);
         }
-        let left_open = matches!(self.state, PlayState::Playing | PlayState::Paused | PlayState::Seeking);
-        if self.engaged
-            && left_open
-            && let Some(w) = windows.at_start(item, self.app, start)
-        {
-            w.exit_at(self.position);
-            w.counters.abandons += 1;
-        }
+        self.open_lo = NEVER;
         self.state = PlayState::Stopped;
+    }
+
+    /// The increments that depend on time rather than on events: a view still playing is
+    /// active from its last counted window through `end`'s window, and when `closed` a view
+    /// left open is abandoned at `end`. Emitted with `sign`; the same call with the opposite
+    /// sign retracts them exactly.
+    pub(crate) fn tail(&self, end: i64, closed: bool, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+        let w = ctx.win(end);
+        if self.is_playing() {
+            let mut x = self.next_unmarked(ctx);
+            while x <= w {
+                sink.add(ctx.item, self.app, x, Delta::Active, sign);
+                x += ctx.window_ms;
+            }
+        }
+        if closed && self.left_open() {
+            sink.add(ctx.item, self.app, w, Delta::Exit(self.position), sign);
+            sink.add(ctx.item, self.app, w, Delta::Abandon, sign);
+        }
+    }
+
+    /// Moves the tail from `(old_end, old_closed)` to `(new_end, new_closed)`, emitting only
+    /// what differs (the windows between the two ends, and the abandonment if it changed).
+    pub(crate) fn move_tail(&self, old: (i64, bool), new: (i64, bool), ctx: &Ctx, sink: &mut dyn Sink) {
+        let abandoned = |(end, closed): (i64, bool)| (closed && self.left_open()).then(|| ctx.win(end));
+        if let Some(w) = abandoned(old) {
+            sink.add(ctx.item, self.app, w, Delta::Exit(self.position), -1);
+            sink.add(ctx.item, self.app, w, Delta::Abandon, -1);
+        }
+        if self.is_playing() {
+            let from = self.next_unmarked(ctx);
+            let (a, b) = (ctx.win(old.0).max(from - ctx.window_ms), ctx.win(new.0).max(from - ctx.window_ms));
+            // Windows (a, b] are added when the tail grows, (b, a] removed when it shrinks.
+            let (lo, hi, sign) = if b >= a { (a, b, 1) } else { (b, a, -1) };
+            let mut x = lo + ctx.window_ms;
+            while x <= hi {
+                sink.add(ctx.item, self.app, x, Delta::Active, sign);
+                x += ctx.window_ms;
+            }
+        }
+        if let Some(w) = abandoned(new) {
+            sink.add(ctx.item, self.app, w, Delta::Exit(self.position), 1);
+            sink.add(ctx.item, self.app, w, Delta::Abandon, 1);
+        }
     }
 }
 
 /// The bit set of segments `[from, to)` (both clamped to 0..=100).
-fn segments(from: u8, to: u8) -> u128 {
+pub(crate) fn segments(from: u8, to: u8) -> u128 {
     let below = |n: u8| -> u128 {
         let n = u32::from(n).min(RETENTION_SEGMENTS as u32);
-        (1u128 << n) - 1
+        if n >= 128 { u128::MAX } else { (1u128 << n) - 1 }
     };
     below(to) & !below(from)
 }
@@ -341,6 +441,28 @@ fn segments(from: u8, to: u8) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    struct Tally(BTreeMap<(i64, String), i64>);
+
+    impl Sink for Tally {
+        fn add(&mut self, _item: u32, _app: u32, window: i64, delta: Delta, sign: i64) {
+            let name = match delta {
+                Delta::Play { .. } => "play".to_string(),
+                Delta::Retention(bits) => format!("retention{}", bits.count_ones()),
+                other => format!("{other:?}"),
+            };
+            *self.0.entry((window, name)).or_default() += sign;
+            self.0.retain(|_, n| *n != 0);
+        }
+    }
+
+    const CTX: Ctx = Ctx { item: 0, window_ms: 60_000 };
+
+    fn step(kind: EventKind, progress: u8, e: i64) -> Step {
+        Step { kind, level: Level::Two, progress, e, app: 0, viewer: 9 }
+    }
 
     #[test]
     fn segment_masks() {
@@ -353,8 +475,44 @@ mod tests {
     }
 
     #[test]
-    fn a_view_fits_a_cache_line() {
-        assert!(std::mem::size_of::<View>() <= 64, "{}", std::mem::size_of::<View>());
-        assert_eq!(std::mem::size_of::<ViewKey>(), 16);
+    fn a_retraction_undoes_exactly_what_was_added() {
+        let events = [
+            step(EventKind::Initialized, 0, 0),
+            step(EventKind::Firstplay, 0, 1_000),
+            step(EventKind::Update, 10, 70_000),
+            step(EventKind::Pause, 15, 130_000),
+            step(EventKind::Resume, 15, 200_000),
+            step(EventKind::Seekfrom, 20, 250_000),
+        ];
+        let mut tally = Tally::default();
+        for sign in [1, -1] {
+            let mut v = ViewState::default();
+            for s in &events {
+                v.apply(s, &CTX, &mut tally, sign);
+            }
+            v.tail(400_000, true, &CTX, &mut tally, sign);
+            if sign == 1 {
+                assert_eq!(tally.0.get(&(360_000, "Abandon".into())), Some(&1));
+                assert_eq!(tally.0.get(&(240_000, "Active".into())), Some(&1));
+            }
+        }
+        assert!(tally.0.is_empty(), "{:?}", tally.0);
+    }
+
+    #[test]
+    fn moving_the_tail_equals_retracting_and_re_adding_it() {
+        let mut v = ViewState::default();
+        let mut sink = Tally::default();
+        v.apply(&step(EventKind::Firstplay, 0, 0), &CTX, &mut sink, 1);
+        for (old, new) in
+            [((0, false), (300_000, false)), ((300_000, false), (120_000, false)), ((120_000, false), (500_000, true))]
+        {
+            let mut moved = Tally::default();
+            v.move_tail(old, new, &CTX, &mut moved);
+            let mut redone = Tally::default();
+            v.tail(old.0, old.1, &CTX, &mut redone, -1);
+            v.tail(new.0, new.1, &CTX, &mut redone, 1);
+            assert_eq!(moved.0, redone.0, "{old:?} -> {new:?}");
+        }
     }
 }

@@ -26,6 +26,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 const ITEMS: u64 = 2000;
 const VIEWERS: u64 = 200_000;
@@ -95,6 +96,8 @@ fn generate(n: usize) -> Vec<Vec<u8>> {
                 received_at_ms: t,
                 event_time_ms: t,
                 viewer_key: viewer,
+                prev_viewer_key: 0,
+                ingested_at_ms: t,
                 app_key: "Acme/Web",
                 app_version: "4.1",
                 user_agent: "Acme/Web 4.1",
@@ -149,37 +152,52 @@ fn consume(brokers: &str, topic: &str, n: usize, apply: bool) -> Timing {
     tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("tpl");
     consumer.assign(&tpl).expect("assign");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let mut state = runtime.block_on(fresh_state());
+    let (mut state, store, _dir) = runtime.block_on(fresh_state());
+    let never = CancellationToken::new();
     let (mut seen, mut in_apply) = (0usize, Duration::ZERO);
+    let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
     let started = Instant::now();
     while seen < n {
         let Some(m) = consumer.poll(Duration::from_millis(500)) else { continue };
         let m = m.expect("fetch");
         let payload = m.payload().unwrap_or_default().to_vec();
-        if apply {
+        std::hint::black_box(&payload);
+        batch.push((m.offset() as u64, payload));
+        seen += 1;
+        if apply && (batch.len() == BATCH || seen == n) {
             let t = Instant::now();
-            state.apply(m.offset() as u64, &payload);
+            let records: Vec<(u64, &[u8])> = batch.iter().map(|(o, p)| (*o, p.as_slice())).collect();
+            runtime.block_on(state.apply_batch(&records, &store, &never)).expect("applied");
             in_apply += t.elapsed();
         }
-        std::hint::black_box(&payload);
-        seen += 1;
+        if batch.len() == BATCH {
+            batch.clear();
+        }
     }
     Timing { wall: started.elapsed(), apply: in_apply }
 }
 
+/// Records per apply call, as a poll hands them over.
+const BATCH: usize = 1000;
+
 fn apply_from_memory(payloads: &[Vec<u8>]) -> Duration {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let mut state = runtime.block_on(fresh_state());
+    let (mut state, store, _dir) = runtime.block_on(fresh_state());
+    let never = CancellationToken::new();
     let started = Instant::now();
-    for (offset, p) in payloads.iter().enumerate() {
-        state.apply(offset as u64, p);
+    for (n, chunk) in payloads.chunks(BATCH).enumerate() {
+        let records: Vec<(u64, &[u8])> =
+            chunk.iter().enumerate().map(|(i, p)| ((n * BATCH + i) as u64, p.as_slice())).collect();
+        runtime.block_on(state.apply_batch(&records, &store, &never)).expect("applied");
     }
     started.elapsed()
 }
 
-/// An empty partition state (restored from an empty store).
-async fn fresh_state() -> PartitionState {
+/// An empty partition state (restored from an empty store), with its store.
+async fn fresh_state() -> (PartitionState, engage_sink::SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = engage_sink::SqliteStore::open(&dir.path().join("s.sqlite3")).expect("store");
-    PartitionState::restore(&store, 0, EngineConfig::default(), DedupConfig::default()).await.expect("state")
+    let state =
+        PartitionState::restore(&store, 0, EngineConfig::default(), DedupConfig::default()).await.expect("state");
+    (state, store, dir)
 }

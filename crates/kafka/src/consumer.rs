@@ -34,7 +34,7 @@ use crate::config::KafkaConfig;
 use crate::source::{SourceContext, SourceEvent, SourceRecord, StartAt, spawn_poll_thread};
 use engage_consumer::dedup::DedupConfig;
 use engage_consumer::engine::EngineConfig;
-use engage_consumer::partition::{Applied, PartitionState, RestoreError, Snapshot, commit_partitions};
+use engage_consumer::partition::{PartitionState, RestoreError, Snapshot, commit_partitions};
 use engage_sink::Store;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -169,7 +169,11 @@ pub async fn run(
             () = tokio::time::sleep_until(next_commit) => None,
         };
         match event {
-            Some(SourceEvent::Records(records)) => apply(&ctx, &mut owned, records),
+            Some(SourceEvent::Records(records)) => {
+                if !apply(&ctx, &mut owned, records).await {
+                    break Ok(());
+                }
+            }
             Some(SourceEvent::Assign { partitions, reply }) => match assign(&ctx, &mut owned, &partitions).await {
                 Ok(starts) => {
                     let _ = reply.send(starts);
@@ -231,25 +235,42 @@ fn dead_letter_producer(config: &KafkaConfig) -> Result<FutureProducer, KafkaErr
     c.create()
 }
 
-fn apply(ctx: &Ctx<'_>, owned: &mut Owned, records: Vec<SourceRecord>) {
+/// Applies records (grouped per owned partition, in offset order within each); returns
+/// false when shutdown interrupted a store read (the partition's position says how far it got).
+async fn apply(ctx: &Ctx<'_>, owned: &mut Owned, records: Vec<SourceRecord>) -> bool {
     let (mut unowned, mut applied) = (0u64, 0u64);
     let mut touched: Vec<i32> = Vec::new();
+    let mut by_partition: HashMap<i32, Vec<SourceRecord>> = HashMap::new();
     for r in records {
-        let Some(state) = owned.states.get_mut(&r.partition) else {
+        if !owned.states.contains_key(&r.partition) {
             unowned += 1;
             continue;
-        };
+        }
         if !touched.contains(&r.partition) {
             touched.push(r.partition);
         }
-        let offset = u64::try_from(r.offset).unwrap_or(0);
         applied += 1;
-        if let Applied::Undecodable { reason } = state.apply(offset, &r.payload) {
+        by_partition.entry(r.partition).or_default().push(r);
+    }
+    let mut complete = true;
+    for (partition, records) in by_partition {
+        let Some(state) = owned.states.get_mut(&partition) else { continue };
+        let batch: Vec<(u64, &[u8])> =
+            records.iter().map(|r| (u64::try_from(r.offset).unwrap_or(0), r.payload.as_slice())).collect();
+        let undecodable = match state.apply_batch(&batch, ctx.store, ctx.shutdown).await {
+            Ok(u) => u,
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        };
+        for (offset, reason) in undecodable {
+            let Some(r) = records.iter().find(|r| u64::try_from(r.offset).ok() == Some(offset)) else { continue };
             metrics::counter!(DEAD_LETTERS).increment(1);
-            owned.dead_letters.entry(r.partition).or_default().push(DeadLetter {
+            owned.dead_letters.entry(partition).or_default().push(DeadLetter {
                 offset: r.offset,
-                key: r.key,
-                payload: r.payload,
+                key: r.key.clone(),
+                payload: r.payload.clone(),
                 reason,
             });
         }
@@ -261,6 +282,7 @@ fn apply(ctx: &Ctx<'_>, owned: &mut Owned, records: Vec<SourceRecord>) {
     if ctx.settings.offset_mode == OffsetMode::UnsafeCommitBeforeWrite {
         commit_group_offsets(ctx, owned, &touched, CommitMode::Sync, PartitionState::position);
     }
+    complete
 }
 
 async fn assign(ctx: &Ctx<'_>, owned: &mut Owned, partitions: &[i32]) -> Result<Vec<(i32, StartAt)>, ConsumerError> {

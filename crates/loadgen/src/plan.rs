@@ -144,7 +144,7 @@ const BAD: [(&str, &str); 5] = [
     ("item={item}&ts={ts}&il=2&progress=35&event=update", "invalid_update_progress"),
     ("item={item}&ts={ts}&il=2&progress=101&event=stop", "invalid_progress"),
     ("item={item}&ts={ts}&progress=0&event=rewind", "unknown_event"),
-    ("item={item}&ts={ts}&il=3&progress=0&event=firstplay", "invalid_level"),
+    ("item={item}&ts={ts}&il=0&progress=0&event=firstplay", "invalid_level"),
 ];
 
 /// Average requests per session, to turn a request rate into a session rate.

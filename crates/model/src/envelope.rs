@@ -85,8 +85,12 @@ impl PingbackBody {
 /// Context the collector knows about a request, besides the pingback itself.
 #[derive(Clone, Debug)]
 pub struct Received<'a> {
+    /// When the edge received it: the collector's clock, or the log line's timestamp.
     pub received_at_ms: i64,
+    /// The event's edge time (equal to `received_at_ms` for pingbacks, live or logged): the
+    /// player's `ts` never decides it; it travels as `client_ts_ms`.
     pub event_time_ms: i64,
+    /// The viewer key of the UTC day of `event_time_ms`.
     pub viewer_key: u64,
     /// The viewer key under the previous day's salt, in the first hours of a UTC day (else 0).
     pub prev_viewer_key: u64,

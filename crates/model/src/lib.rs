@@ -5,7 +5,7 @@
 //! - [`cdnlog`]: CDN access-log lines (NCSA, CloudFront, Cloudflare, JSON) read as requests.
 //! - [`app`]: the application dimension, parsed from a user agent (or the `ua` parameter).
 //! - [`viewer`]: the privacy-preserving viewer key (keyed hash, daily-rotating salt).
-//! - [`time`]: window alignment and event-time correction, the one place for time math.
+//! - [`time`]: window alignment, UTC days and the edge's lateness horizon, the one place for time math.
 //! - [`rollup`]: the per-window aggregates the consumer emits and the stores persist.
 //! - [`envelope`]: the protobuf `RawEvent` published to the bus, and its conversions.
 //! - [`reject`]: the bounded set of reasons an input is refused.

@@ -2,8 +2,10 @@
 //!
 //! The specification (`shared/seeds/003_*.txt`) is normative. What it says, and where it is enforced here:
 //! - `item`, `ts` (milliseconds), `progress` (integer 0..=100) and `event` are always required.
-//! - `il` is the implementation level; absent means 1. With level 1 only `initialized` and
-//!   `firstplay` are parsed: other (known) events are accepted but marked ignored.
+//! - `il` is the implementation level; absent means 1. The spec asks for it "if you implement
+//!   Level 2 or higher", so any integer >= 2 is level 2 (the highest level defined); 0 and
+//!   anything but digits are refused. With level 1 only `initialized` and `firstplay` are
+//!   parsed: other (known) events are accepted but marked ignored.
 //! - Level-1 events carry progress 0 at level 1.
 //! - `update` is sent only at 10, 20, ..., 90 (never 0 or 100).
 //! - `ua` overrides the HTTP User-Agent for the application dimension.
@@ -97,11 +99,26 @@ impl Level {
         }
     }
 
+    /// The level of a wire envelope, which carries exactly 1 or 2.
     pub fn from_u32(n: u32) -> Option<Self> {
         match n {
             1 => Some(Self::One),
             2 => Some(Self::Two),
             _ => None,
+        }
+    }
+
+    /// The level an `il` parameter announces: `1`, or level 2 for any integer >= 2 ("Level 2
+    /// or higher": a player of a later level sends every level-2 pingback too). `0`, an empty
+    /// value and anything but ASCII digits announce none. Any number of digits is read.
+    pub fn from_il(il: &str) -> Option<Self> {
+        if il.is_empty() || !il.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        match il.trim_start_matches('0') {
+            "" => None,
+            "1" => Some(Self::One),
+            _ => Some(Self::Two),
         }
     }
 }
@@ -223,8 +240,8 @@ impl RawParams {
 
         let level = match self.il {
             None => Level::One,
-            Some(il) => parse_digits::<u32>(&il).and_then(Level::from_u32).ok_or_else(|| {
-                PingbackError::new(R::InvalidLevel, format!("`il` must be 1 or 2, got {:?}", clip(&il)))
+            Some(il) => Level::from_il(&il).ok_or_else(|| {
+                PingbackError::new(R::InvalidLevel, format!("`il` must be 1, 2 or higher, got {:?}", clip(&il)))
             })?,
         };
 

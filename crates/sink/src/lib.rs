@@ -1,8 +1,9 @@
 //! engage-sink: where rollups land and where the read side finds them.
 //!
-//! The consumer hands a [`CommitBatch`] (full-state window rows, new viewers, rejected
-//! inputs and its own checkpoint) to a [`Store`], which writes all of it in one atomic,
-//! idempotent step; the API then asks the same trait for engagement over a time range.
+//! The consumer hands a [`CommitBatch`] (full-state window generations, viewer weights,
+//! rejected inputs, archived engine states and its own checkpoint) to a [`Store`], which
+//! writes all of it in one atomic, idempotent step; the API then asks the same trait for
+//! engagement over a time range (a window is the sum of its generations).
 //! Backends differ (SQLite embedded, ClickHouse in production), the contract does not.
 //!
 //! # Layout

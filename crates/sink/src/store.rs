@@ -13,10 +13,12 @@ use serde::{Serialize, Serializer};
 /// Where rollups, rejected inputs and consumer checkpoints are kept.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Atomically (one transaction): upsert the full-state window rows (replace by
-    /// (item, app, window_start), never by an older version), insert new viewers as a set
-    /// (ignore existing), insert rejected rows (ignore an existing event_id), and, when the
-    /// batch carries a snapshot, save the checkpoint (next offset + snapshot) of `partition`.
+    /// Atomically (one transaction): upsert the full-state window generation rows and viewer
+    /// weights (replace by (item, app, window_start, partition, generation), and the viewer
+    /// for weights; never by an older version), insert rejected rows (ignore an existing event_id), move the
+    /// partition's watermark and `final_before` forward (never back), add the archived
+    /// states (and drop the partition's expired ones), and, when the batch carries a
+    /// snapshot, save the checkpoint (next offset + snapshot) of `partition`.
     /// Either all of it is durable or none.
     ///
     /// The batch is shared (`Arc`) so a caller retrying after a failure hands the same batch
@@ -34,9 +36,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The last committed checkpoint of a partition, None if never committed.
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError>;
-    /// For each key, the archived state of `partition` with the highest version at or below
-    /// `max_version` (keys without one are left out). A consumer replaying after a crash so
-    /// reads exactly what the first run read at the same position.
+    /// For each key, every archived state of `partition` with a version at or below
+    /// `max_version` (keys without one are left out), ordered by key then version. A key may
+    /// hold several states (its view came back and left again; the engine picks the newest of
+    /// each lineage). A consumer replaying after a crash so reads exactly what the first run
+    /// read at the same position.
     async fn load_archived(
         &self,
         partition: i32,
@@ -402,9 +406,14 @@ pub struct UnsignedCounters {
     pub seek_to: Vec<u64>,
 }
 
+/// A counter summed over generations as the API shows it (see [`UnsignedCounters`]).
+pub(crate) fn clamp_count(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
 impl From<&VideoCounters> for UnsignedCounters {
     fn from(c: &VideoCounters) -> Self {
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        let n = clamp_count;
         let h = |v: &[i64]| v.iter().map(|x| n(*x)).collect();
         UnsignedCounters {
             impressions: n(c.impressions),
@@ -430,7 +439,9 @@ impl From<&VideoCounters> for UnsignedCounters {
 pub struct TimelinePoint {
     pub window_start: i64,
     pub window_end: i64,
-    /// True when every application's row of this window is final.
+    /// True when the window ends at or before the smallest `final_before` the consumer
+    /// partitions reported: no input the collectors accept can change it any more (false
+    /// while no partition reported one).
     #[serde(rename = "final")]
     pub is_final: bool,
     pub impressions: u64,

@@ -3,11 +3,15 @@
 //! works in a database of its own.
 //!
 //! What must hold: migrations are idempotent (twice, and from two clients at once); the
-//! same batches give the same answers as SQLite for every read method; replays and zombie
-//! writes change nothing; a ClickHouse that goes away makes commits fail as retryable and
-//! they succeed, exactly, once it is back; a missing or wrong schema fails clearly.
+//! same batches give the same answers as SQLite for every read method; the laws of rows
+//! that sum (`laws`, shared with `tests/sqlite.rs`); a database written before generations
+//! answers the same once migrated (`migration`); replays and zombie writes change nothing;
+//! a ClickHouse that goes away makes commits fail as retryable and they succeed, exactly,
+//! once it is back; a missing or wrong schema fails clearly.
 
 mod clickhouse_support;
+mod laws;
+mod migration;
 #[path = "clickhouse_support/workload.rs"]
 mod workload;
 
@@ -161,7 +165,7 @@ async fn a_missing_or_wrong_schema_fails_clearly_naming_engage_migrate() {
 
     // A table that lost a column: the insert is refused before any row is sent.
     ClickHouseStore::migrate(&config, MigrateOptions::default()).await.unwrap();
-    raw(&config).query("ALTER TABLE video_windows DROP COLUMN pauses").execute().await.unwrap();
+    raw(&config).query("ALTER TABLE video_window_rows DROP COLUMN pauses").execute().await.unwrap();
     let store = ClickHouseStore::connect(config.clone()).await.unwrap();
     let err = store.commit(Arc::new(workload::batches(1, 1).remove(0))).await.expect_err("a column is missing");
     assert!(matches!(err, StoreError::ClickHouseSchema { .. }), "{err:?}");
@@ -183,6 +187,12 @@ async fn the_same_batches_give_the_same_answers_as_sqlite() {
     let (ch, _) = migrated("same_as_sqlite").await;
     let (_dir, lite) = sqlite();
     let batches = workload::batches(7, 24);
+    let (regenerated, negative, weights, archived, unfinal) = workload::coverage(&batches);
+    assert!(
+        regenerated > 3 && negative > 3 && weights > 3 && archived > 3 && unfinal > 0,
+        "the workload exercises late generations, retractions, archive and finality: \
+         {regenerated} {negative} {weights} {archived} {unfinal}"
+    );
     let mut compared = 0;
     let mut last = None;
     for (i, batch) in batches.into_iter().enumerate() {
@@ -213,15 +223,15 @@ async fn the_same_batches_give_the_same_answers_as_sqlite() {
     assert!(a.iter().any(|(k, v)| workload::first_difference(v, &b[k], k).is_some()), "negative control");
 }
 
-fn window(item: &str, start: i64, plays: u64, viewers: &[u64]) -> VideoWindow {
+fn window(item: &str, start: i64, plays: i64, viewers: &[u64]) -> VideoWindow {
     VideoWindow {
         item: item.into(),
         app: APPS[0].into(),
         window_start_ms: start,
         window_end_ms: start + MINUTE,
-        is_final: false,
+        generation: 0,
         counters: VideoCounters { impressions: plays, plays, engaged_plays: plays, ..VideoCounters::default() },
-        new_viewers: viewers.to_vec(),
+        viewers: viewers.iter().map(|&v| (v, 1)).collect(),
     }
 }
 
@@ -241,7 +251,7 @@ async fn replays_and_zombie_writes_change_nothing() {
         let store = &store;
         async move { serde_json::to_value(store.item_engagement(&q).await.unwrap()).unwrap() }
     };
-    let batch = |offset: u64, plays: u64, viewers: &[u64]| {
+    let batch = |offset: u64, plays: i64, viewers: &[u64]| {
         Arc::new(CommitBatch {
             next_offset: offset,
             snapshot: Some(offset.to_le_bytes().to_vec()),
@@ -262,8 +272,8 @@ async fn replays_and_zombie_writes_change_nothing() {
     assert_same(&engagement().await, &written, "a lower version");
     assert_eq!(store.checkpoint(0).await.unwrap().unwrap().next_offset, 100, "the checkpoint does not go back");
     // Unmerged duplicates are really there: FINAL (not luck) makes the answers right.
-    let rows = tsv(&config, &format!("SELECT count() FROM video_windows WHERE item = '{item}'")).await;
-    let final_rows = tsv(&config, &format!("SELECT count() FROM video_windows FINAL WHERE item = '{item}'")).await;
+    let rows = tsv(&config, &format!("SELECT count() FROM video_window_rows WHERE item = '{item}'")).await;
+    let final_rows = tsv(&config, &format!("SELECT count() FROM video_window_rows FINAL WHERE item = '{item}'")).await;
     assert_eq!((rows.trim(), final_rows.trim()), ("6", "2"));
     // A newer version does change the numbers.
     store.commit(batch(150, 7, &[4])).await.unwrap();
@@ -271,7 +281,8 @@ async fn replays_and_zombie_writes_change_nothing() {
     assert_eq!((newer["plays"].as_u64(), newer["unique_viewers"].as_u64()), (Some(8), Some(5)));
     assert_eq!(store.checkpoint(0).await.unwrap().unwrap().snapshot, 150u64.to_le_bytes());
     // After background merges the answers are the same.
-    raw(&config).query("OPTIMIZE TABLE video_windows FINAL").execute().await.unwrap();
+    raw(&config).query("OPTIMIZE TABLE video_window_rows FINAL").execute().await.unwrap();
+    raw(&config).query("OPTIMIZE TABLE video_viewer_weights FINAL").execute().await.unwrap();
     raw(&config).query("OPTIMIZE TABLE checkpoints FINAL").execute().await.unwrap();
     assert_same(&engagement().await, &newer, "after merges");
     assert_eq!(store.checkpoint(0).await.unwrap().unwrap().next_offset, 150);
@@ -280,7 +291,7 @@ async fn replays_and_zombie_writes_change_nothing() {
 #[tokio::test]
 async fn several_partitions_commit_in_one_insert_per_table_with_their_own_versions() {
     let (store, config) = migrated("commit_all").await;
-    let part = |partition: i32, item: &str, offset: u64, plays: u64, snapshot: bool| {
+    let part = |partition: i32, item: &str, offset: u64, plays: i64, snapshot: bool| {
         Arc::new(CommitBatch {
             partition,
             next_offset: offset,
@@ -291,7 +302,7 @@ async fn several_partitions_commit_in_one_insert_per_table_with_their_own_versio
     };
     store.commit_all(&[part(0, "p0", 900, 3, true), part(1, "p1", 20, 5, false)]).await.unwrap();
     // One INSERT makes one part: both partitions' rows are in it.
-    let parts = tsv(&config, "SELECT uniqExact(_part) FROM video_windows WHERE item IN ('p0', 'p1')").await;
+    let parts = tsv(&config, "SELECT uniqExact(_part) FROM video_window_rows WHERE item IN ('p0', 'p1')").await;
     assert_eq!(parts.trim(), "1", "one INSERT for both partitions' windows");
     let plays = |item: &'static str| {
         let store = &store;
@@ -408,6 +419,31 @@ async fn the_analyst_views_agree_with_the_store() {
         })
         .collect();
     assert_eq!(timeline, active, "concurrent_viewers");
+    let finals = tsv(&config, "SELECT toUnixTimestamp64Milli(window_start), is_final FROM concurrent_viewers").await;
+    let mut expected_finals = std::collections::BTreeMap::<i64, bool>::new();
+    for item in ITEMS {
+        let e =
+            store.item_engagement(&ItemQuery { item: (*item).into(), app: None, range: TimeRange::ALL }).await.unwrap();
+        for p in e.timeline {
+            expected_finals.insert(p.window_start, p.is_final);
+        }
+    }
+    let finals: std::collections::BTreeMap<i64, bool> = finals
+        .lines()
+        .map(|l| {
+            let (a, b) = l.split_once('\t').unwrap();
+            (a.parse().unwrap(), b == "true" || b == "1")
+        })
+        .collect();
+    assert_eq!(finals, expected_finals, "concurrent_viewers is_final");
+    assert!(finals.values().any(|f| *f) && finals.values().any(|f| !*f), "the workload has both");
+
+    for item in ITEMS {
+        let e =
+            store.item_engagement(&ItemQuery { item: (*item).into(), app: None, range: TimeRange::ALL }).await.unwrap();
+        let n = tsv(&config, &format!("SELECT uniqExact(viewer) FROM video_viewer_plays WHERE item = '{item}'")).await;
+        assert_eq!(n.trim(), e.unique_viewers.to_string(), "video_viewer_plays of {item}");
+    }
 
     for id in workload::SESSIONS {
         let Some(s) = store.session_engagement(id).await.unwrap() else { continue };
@@ -533,4 +569,125 @@ async fn every_grafana_panel_and_documented_query_runs_on_the_schema() {
         }
     }
     assert!(ran >= 8, "{ran} documented queries ran");
+}
+
+#[tokio::test]
+async fn the_laws_of_rows_that_sum_hold() {
+    // One database per law: finality is one bound for the whole store.
+    laws::generations_sum(&migrated("law_generations").await.0).await;
+    laws::viewer_weights(&migrated("law_viewers").await.0).await;
+    laws::replays_and_lower_versions_change_nothing(&migrated("law_replays").await.0).await;
+    laws::archive_returns_every_version_at_or_below(&migrated("law_archive").await.0).await;
+    laws::finality_follows_the_slowest_partition(&migrated("law_finality").await.0).await;
+}
+
+/// Runs one statement of the old schema (or of old rows) as the migrator does.
+async fn exec(client: &clickhouse::Client, sql: &str) {
+    client.query_raw(sql).execute().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `[a, b, ...]`
+fn array(values: &[u64]) -> String {
+    format!("[{}]", values.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+}
+
+/// (f) A database of schema version 2 (before generations), built with the old migrations'
+/// statements and filled the way the old writer did (rewrites not yet merged included),
+/// answers the same once `engage migrate` applied version 3, and the same as SQLite.
+#[tokio::test]
+async fn migrating_an_old_database_keeps_its_answers() {
+    use migration::{MINUTE as M, T0};
+    let config = config("old_schema");
+    let server = clickhouse::Client::default().with_url(&config.url);
+    exec(&server, &format!("CREATE DATABASE {}", config.database)).await;
+    let db = raw(&config);
+    exec(&db, schema::MIGRATIONS_TABLE).await;
+    for m in &schema::MIGRATIONS[..2] {
+        for statement in m.statements {
+            exec(&db, &schema::render(statement, schema::DEFAULT_RAW_TTL_DAYS)).await;
+        }
+        exec(&db, &format!("INSERT INTO schema_migrations (version, name) VALUES ({}, '{}')", m.version, m.name)).await;
+    }
+    let counters = migration::OLD_COUNTERS.join(", ");
+    for w in migration::old_windows() {
+        // An older version first (the old writer rewrote windows as they grew), then the row.
+        for (version, scale) in [(w.version - 5, 0), (w.version, 1)] {
+            let c: Vec<String> = w.counters.iter().map(|n| (n * scale).to_string()).collect();
+            let sql = format!(
+                "INSERT INTO video_windows (item, app, window_start, window_end, is_final, {counters},
+                     retention, exits, seek_from, seek_to, version)
+                 SELECT '{}', '{}', fromUnixTimestamp64Milli(toInt64({})), fromUnixTimestamp64Milli(toInt64({})), {},
+                        {}, {}, {}, {}, {}, {version}",
+                w.item,
+                w.app,
+                w.start(),
+                w.start() + M,
+                w.is_final,
+                c.join(", "),
+                array(&w.retention),
+                array(&w.exits),
+                array(&w.seek_from),
+                array(&w.seek_to),
+            );
+            exec(&db, &sql).await;
+        }
+    }
+    // Viewers were a set written once per new viewer; a replay wrote some twice.
+    for _ in 0..2 {
+        for (item, app, minute, viewer) in migration::old_viewers() {
+            let start = T0 + minute * M;
+            exec(
+                &db,
+                &format!(
+                    "INSERT INTO video_viewers (item, app, window_start, viewer)
+                     SELECT '{item}', '{app}', fromUnixTimestamp64Milli(toInt64({start})), toUInt64({viewer})"
+                ),
+            )
+            .await;
+        }
+    }
+    for (kind, name, minute, views, version) in migration::old_page_views() {
+        let start = T0 + minute * M;
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO page_views (kind, name, window_start, window_end, is_final, views, version)
+                 SELECT '{kind}', '{name}', fromUnixTimestamp64Milli(toInt64({start})),
+                        fromUnixTimestamp64Milli(toInt64({})), true, {views}, {version}",
+                start + M
+            ),
+        )
+        .await;
+    }
+
+    let report = ClickHouseStore::migrate(&config, MigrateOptions::default()).await.expect("migrate");
+    assert_eq!(report.applied, (3..=SCHEMA_VERSION).collect::<Vec<_>>());
+    let store = ClickHouseStore::connect(config.clone()).await.expect("connect");
+    migration::assert_old_answers(&store).await;
+    let (_dir, lite) = sqlite();
+    lite.commit(migration::as_new_batch()).await.unwrap();
+    let (migrated, expected) = (migration::answers(&store).await, migration::answers(&lite).await);
+    for (question, answer) in &expected {
+        if let Some(diff) = workload::first_difference(&migrated[question], answer, question) {
+            panic!("migrated ClickHouse vs SQLite given the same windows: {diff}");
+        }
+    }
+    let pages =
+        tsv(&config, "SELECT name, partition_id, generation, views FROM page_view_rows FINAL ORDER BY name").await;
+    assert_eq!(pages, "Home\t-1\t0\t7\nSettings\t-1\t0\t2\n");
+    // The old tables stay, unwritten, and say so.
+    let comment = tsv(
+        &config,
+        &format!("SELECT comment FROM system.tables WHERE database = '{}' AND name = 'video_windows'", config.database),
+    )
+    .await;
+    assert!(comment.contains("no longer written"), "{comment}");
+
+    // Running the copy again (a migrator that failed before recording version 3, or two at
+    // once) changes no answer.
+    for statement in schema::MIGRATIONS[2].statements {
+        exec(&db, &schema::render(statement, schema::DEFAULT_RAW_TTL_DAYS)).await;
+    }
+    assert_eq!(migration::answers(&store).await, migrated, "the copy ran twice");
+    migration::assert_new_generations_add_to_old_windows(&store).await;
 }

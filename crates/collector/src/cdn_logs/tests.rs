@@ -1,7 +1,7 @@
 //! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
 
 use super::*;
-use crate::test_support::Capture;
+use crate::test_support::{Capture, with_metrics};
 use crate::{Collector, CollectorConfig};
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
@@ -13,9 +13,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-const NOW: i64 = 1_800_000_000_000;
 /// 21/Nov/2026:14:00:00 +0000
 const LOG_TS: i64 = 1_795_269_600_000;
+/// The collector's clock: the log arrives 30 hours late (22/Nov/2026:20:00:00), within 48 h.
+const NOW: i64 = LOG_TS + 30 * HOUR;
+const HOUR: i64 = 3_600_000;
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 
 fn collector(publisher: Arc<Capture>) -> Collector {
@@ -52,13 +54,17 @@ fn events(p: &Capture) -> Vec<RawEvent> {
 }
 
 fn ncsa(query: &str, status: u16) -> String {
-    format!(r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{query} HTTP/1.1" {status} 43 "-" "{UA}""#)
+    ncsa_at("21/Nov/2026:14:00:00", query, status)
+}
+
+fn ncsa_at(time: &str, query: &str, status: u16) -> String {
+    format!(r#"192.0.2.7 - - [{time} +0000] "GET /ping/dot.gif?{query} HTTP/1.1" {status} 43 "-" "{UA}""#)
 }
 
 fn log_body() -> String {
     [
+        // ts 2 s before the log time, or far from it: the log time is the event time
         ncsa(&format!("item=X&ts={}&il=2&progress=30&event=update", LOG_TS - 2_000), 200),
-        // ts far from the log time: the log time is the event time
         ncsa("item=X&ts=5&progress=0&event=firstplay&ua=Acme/Player%201.0", 304),
         ncsa("item=X&ts=5&progress=0&event=firstplay", 404),
         r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /index.html HTTP/1.1" 200 43 "-" "x""#.into(),
@@ -76,14 +82,21 @@ async fn log_lines_become_the_same_events_as_live_pingbacks() {
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["lines"], 6);
     assert_eq!(summary["accepted"], 2);
+    assert_eq!((summary["beyond_horizon"].clone(), summary["future_timestamp"].clone()), (0.into(), 0.into()));
     assert_eq!(summary["skipped"], serde_json::json!({"status": 1, "not_pingback_path": 1}));
     assert_eq!(summary["rejected"], serde_json::json!({"level1_progress_not_zero": 1, "invalid_ip": 1}));
     let evs = events(&p);
     assert_eq!(evs.len(), 4, "2 pingbacks, 2 kept rejections");
     let (update, firstplay) = (&evs[0], &evs[1]);
     assert_eq!(update.source, Source::CdnLog as i32);
-    assert_eq!((update.received_at_ms, update.event_time_ms), (LOG_TS, LOG_TS - 2_000));
-    assert_eq!((firstplay.received_at_ms, firstplay.event_time_ms), (LOG_TS, LOG_TS));
+    assert_eq!((update.received_at_ms, update.event_time_ms, update.ingested_at_ms), (LOG_TS, LOG_TS, NOW));
+    assert_eq!((firstplay.received_at_ms, firstplay.event_time_ms, firstplay.ingested_at_ms), (LOG_TS, LOG_TS, NOW));
+    let client_ts = |ev: &RawEvent| match &ev.body {
+        Some(EvBody::Pingback(pb)) => pb.client_ts_ms,
+        _ => panic!("not a pingback"),
+    };
+    assert_eq!((client_ts(update), client_ts(firstplay)), (LOG_TS - 2_000, 5), "the player's ts is kept");
+    assert_eq!(update.prev_viewer_key, 0, "14:00 is not the start of a day");
     assert_eq!(firstplay.app.as_ref().map(|a| a.key.as_str()), Some("Acme/Player"));
     let Some(EvBody::Rejected(r)) = &evs[2].body else { panic!("not a rejection") };
     assert_eq!((r.route.as_str(), r.reason_code.as_str()), (ROUTE, "level1_progress_not_zero"));
@@ -96,6 +109,7 @@ async fn log_lines_become_the_same_events_as_live_pingbacks() {
     let req = Request::get(uri).header(header::USER_AGENT, UA).body(Body::empty()).expect("request");
     assert_eq!(call(router, req).await.0, StatusCode::OK);
     let live_ev = &events(&live)[0];
+    assert_eq!(live_ev.ingested_at_ms, LOG_TS);
     assert_eq!(live_ev.viewer_key, update.viewer_key);
     assert_eq!(live_ev.app, update.app);
     assert_eq!((live_ev.event_time_ms, live_ev.body.clone()), (update.event_time_ms, update.body.clone()));
@@ -105,6 +119,84 @@ async fn log_lines_become_the_same_events_as_live_pingbacks() {
     post_log(again.clone(), "ncsa", log_body().into_bytes(), None).await;
     assert_eq!(events(&again)[0].event_id, update.event_id);
     assert_eq!(events(&again)[1].event_id, firstplay.event_id);
+}
+
+/// Lines around the horizon of NOW (22/Nov/2026:20:00:00), with the allowed lateness of 48 h.
+fn horizon_body() -> String {
+    let q = "item=X&ts=1&il=2&progress=40&event=pause";
+    [
+        ncsa_at("20/Nov/2026:19:59:59", q, 200), // 48 h and 1 s old: beyond the horizon
+        ncsa_at("20/Nov/2026:20:00:00", q, 200), // exactly 48 h old: accepted
+        ncsa_at("22/Nov/2026:20:01:00", q, 200), // 60 s ahead: accepted
+        ncsa_at("22/Nov/2026:20:02:00", q, 200), // 2 min ahead: future
+        ncsa_at("01/Jan/2099:00:00:00", q, 200), // a forged date: future
+        ncsa_at("01/Jan/2099:00:00:00", "item=X", 200), // invalid first, whatever its time
+        ncsa_at("01/Jan/2099:00:00:00", "", 404), // not a pingback: skipped, whatever its time
+    ]
+    .join("\n")
+}
+
+#[test]
+fn lines_outside_the_horizon_are_refused_counted_and_kept() {
+    let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
+    let ((status, _, summary), metrics) = with_metrics(post_log(p.clone(), "ncsa", horizon_body().into_bytes(), None));
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "lines": 7, "accepted": 2, "beyond_horizon": 1, "future_timestamp": 2,
+            "skipped": {"status": 1},
+            "rejected": {"beyond_horizon": 1, "future_timestamp": 2, "missing_ts": 1},
+            "rejected_kept": 4,
+        })
+    );
+    let evs = events(&p);
+    let accepted: Vec<i64> =
+        evs.iter().filter(|e| matches!(e.body, Some(EvBody::Pingback(_)))).map(|e| e.event_time_ms).collect();
+    assert_eq!(accepted, vec![NOW - 48 * HOUR, NOW + 60_000]);
+    let kept: Vec<(String, String)> = evs
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(EvBody::Rejected(r)) => Some((r.reason_code.clone(), r.route.clone())),
+            _ => None,
+        })
+        .collect();
+    let kept: Vec<(&str, &str)> = kept.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(
+        kept,
+        vec![
+            ("beyond_horizon", ROUTE),
+            ("future_timestamp", ROUTE),
+            ("future_timestamp", ROUTE),
+            ("missing_ts", ROUTE)
+        ]
+    );
+    for line in [
+        r#"engage_collector_rejected_total{route="/v1/cdn-logs",reason="beyond_horizon"} 1"#,
+        r#"engage_collector_rejected_total{route="/v1/cdn-logs",reason="future_timestamp"} 2"#,
+        r#"engage_collector_cdn_log_lines_total{outcome="rejected",reason="future_timestamp"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn logged_pingbacks_after_midnight_carry_the_previous_days_key() {
+    let q = "item=X&ts=1&il=2&progress=40&event=pause";
+    let body = [
+        ncsa_at("21/Nov/2026:23:50:00", q, 200),
+        ncsa_at("22/Nov/2026:00:10:00", q, 200),
+        ncsa_at("22/Nov/2026:12:00:00", q, 200),
+    ]
+    .join("\n");
+    let p = Arc::new(Capture::default());
+    assert_eq!(post_log(p.clone(), "ncsa", body.into_bytes(), None).await.0, StatusCode::OK);
+    let keys: Vec<(u64, u64)> = events(&p).iter().map(|e| (e.viewer_key, e.prev_viewer_key)).collect();
+    let [(before, before_prev), (after, after_prev), (noon, noon_prev)] = keys[..] else { panic!("{keys:?}") };
+    assert_eq!(before_prev, 0);
+    assert_ne!(after, before, "the salt of the log line's day");
+    assert_eq!(after_prev, before);
+    assert_eq!((noon, noon_prev), (after, 0));
 }
 
 #[tokio::test]

@@ -14,8 +14,13 @@ use tower::ServiceExt;
 const NOW: i64 = 1_700_000_000_000;
 
 fn app(publisher: Arc<Capture>, trusted: &str) -> axum::Router {
+    app_at(publisher, trusted, NOW)
+}
+
+/// The collector with its clock stopped at `now`.
+fn app_at(publisher: Arc<Capture>, trusted: &str, now: i64) -> axum::Router {
     let config = CollectorConfig { trusted_proxies: vec![trusted.parse().expect("net")], ..Default::default() };
-    let c = Collector::new(publisher, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
+    let c = Collector::new(publisher, ViewerKeyer::new([1; 16]), config, Arc::new(move || now));
     c.router().layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))))
 }
 
@@ -49,12 +54,12 @@ async fn accepted_pingback_answers_the_gif_and_publishes() {
     let evs = events(&p);
     assert_eq!(evs.len(), 1);
     let ev = &evs[0];
-    assert_eq!(ev.received_at_ms, NOW);
-    assert_eq!(ev.event_time_ms, NOW - 500);
+    assert_eq!((ev.received_at_ms, ev.event_time_ms, ev.ingested_at_ms), (NOW, NOW, NOW));
+    assert_eq!(ev.prev_viewer_key, 0, "22:13 UTC is not the start of a day");
     assert_eq!(ev.app.as_ref().map(|a| a.key.as_str()), Some("CompanyName/AppName"));
     assert_eq!(p.records.lock().expect("lock")[0].key, b"X1");
     let Some(EvBody::Pingback(pb)) = &ev.body else { panic!("not a pingback") };
-    assert_eq!((pb.item.as_str(), pb.progress, pb.level), ("X1", 30, 2));
+    assert_eq!((pb.item.as_str(), pb.progress, pb.level, pb.client_ts_ms), ("X1", 30, 2, NOW - 500));
 }
 
 #[tokio::test]
@@ -97,12 +102,44 @@ async fn ua_parameter_overrides_the_application_not_the_viewer() {
 }
 
 #[tokio::test]
-async fn implausible_client_clock_is_replaced_by_receive_time() {
-    let p = Arc::new(Capture::default());
-    // seconds instead of milliseconds
-    let uri = format!("/ping/dot.gif?item=X&ts={}&progress=0&event=firstplay", NOW / 1000);
-    get(app(p.clone(), "192.0.2.0/24"), &uri, &[]).await;
-    assert_eq!(events(&p)[0].event_time_ms, NOW);
+async fn the_event_time_is_the_receive_time_whatever_the_player_clock_says() {
+    let day = 86_400_000;
+    // 6 minutes slow (a drifting phone), days off either way, seconds instead of milliseconds,
+    // 2099: all accepted, all at the receive time, each keeping the `ts` it sent.
+    let slow = [NOW - 360_000, NOW - 3 * day, NOW + 3 * day, NOW / 1000, 4_070_908_800_000];
+    for ts in slow {
+        let p = Arc::new(Capture::default());
+        let uri = format!("/ping/dot.gif?item=X&ts={ts}&il=2&progress=40&event=pause");
+        assert_eq!(get(app(p.clone(), "192.0.2.0/24"), &uri, &[]).await.0, StatusCode::OK, "ts={ts}");
+        let ev = &events(&p)[0];
+        assert_eq!((ev.event_time_ms, ev.received_at_ms, ev.ingested_at_ms), (NOW, NOW, NOW), "ts={ts}");
+        let Some(EvBody::Pingback(pb)) = &ev.body else { panic!("not a pingback") };
+        assert_eq!(pb.client_ts_ms, ts);
+    }
+}
+
+#[tokio::test]
+async fn just_after_midnight_the_previous_days_key_comes_along() {
+    // 2023-11-15T00:00:00Z
+    let midnight = 1_700_006_400_000;
+    let uri = format!("/ping/dot.gif?item=X&ts={midnight}&il=2&progress=40&event=update");
+    let ua = [("user-agent", "Mozilla/5.0 ua")];
+    let at = |now: i64| {
+        let uri = uri.clone();
+        async move {
+            let p = Arc::new(Capture::default());
+            assert_eq!(get(app_at(p.clone(), "192.0.2.0/24", now), &uri, &ua).await.0, StatusCode::OK);
+            let ev = events(&p).remove(0);
+            (ev.viewer_key, ev.prev_viewer_key)
+        }
+    };
+    let (before, before_prev) = at(midnight - 10 * 60_000).await;
+    let (after, after_prev) = at(midnight + 10 * 60_000).await;
+    let (noon, noon_prev) = at(midnight + 12 * 3_600_000).await;
+    assert_eq!(before_prev, 0, "23:50 is not in the bridge");
+    assert_ne!(after, before, "the salt rotated at midnight");
+    assert_eq!(after_prev, before, "00:10 also carries the key of 23:50");
+    assert_eq!((noon, noon_prev), (after, 0), "noon: the day's key alone");
 }
 
 #[tokio::test]
@@ -119,6 +156,26 @@ async fn invalid_pingback_is_a_400_with_a_reason_a_gif_and_is_kept() {
     assert_eq!(r.reason_code, "invalid_update_progress");
     assert_eq!(r.input, "item=X&ts=1&il=2&progress=35&event=update");
     assert_eq!(r.route, ROUTE);
+}
+
+#[tokio::test]
+async fn level_3_is_accepted_as_level_2() {
+    let p = Arc::new(Capture::default());
+    let uri = format!("/ping/dot.gif?item=X&ts={NOW}&il=3&progress=40&event=pause");
+    assert_eq!(get(app(p.clone(), "192.0.2.0/24"), &uri, &[]).await.0, StatusCode::OK);
+    let Some(EvBody::Pingback(pb)) = &events(&p)[0].body else { panic!("not a pingback") };
+    assert_eq!(pb.level, 2);
+}
+
+#[tokio::test]
+async fn a_webview_user_agent_with_the_app_token_at_the_end_gives_the_app() {
+    let p = Arc::new(Capture::default());
+    let ua = "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UP1A.231005.007; wv) AppleWebKit/537.36 \
+              (KHTML, like Gecko) Version/4.0 Chrome/120.0 Mobile Safari/537.36 Acme/Player 2.3";
+    let uri = format!("/ping/dot.gif?item=X&ts={NOW}&progress=0&event=firstplay");
+    get(app(p.clone(), "192.0.2.0/24"), &uri, &[("user-agent", ua)]).await;
+    let app = events(&p)[0].app.clone().expect("app");
+    assert_eq!((app.key.as_str(), app.version.as_str()), ("Acme/Player", "2.3"));
 }
 
 #[tokio::test]

@@ -5,9 +5,12 @@
 //!   configured keys (401), any key accepted when none are configured.
 //! - Bodies: JSON, optionally `Content-Encoding: gzip`; 32 KB per event, 500 KB per batch (413).
 //! - Each call is validated by [`engage_model::segment`] (400 naming the field), its time
-//!   corrected for the client's clock, its viewer key derived from `context.ip` (else the
-//!   client address) and `context.userAgent` (else the `User-Agent`), and it is published as
-//!   an `Analytics` envelope whose event id comes from (write key, `messageId`).
+//!   corrected for the client's clock by `sentAt`, its viewer key derived from `context.ip`
+//!   (else the client address) and `context.userAgent` (else the `User-Agent`), and it is
+//!   published as an `Analytics` envelope whose event id comes from (write key, `messageId`).
+//! - A call whose corrected time is older than the allowed lateness, or more than a minute
+//!   ahead of the collector's clock, is refused (`beyond_horizon`, `future_timestamp`, field
+//!   `timestamp`): a 400 for a single call, an item of `rejected` in a batch (see `record`).
 //! - Answer `{"success":true}`. A batch mixing good and bad items publishes the good ones
 //!   and answers `{"success":true,"rejected":[{"index":..,"code":..,"field":..,"message":..}]}`
 //!   (400 when no item was good). Every refusal is counted and published as a `Rejected`
@@ -112,7 +115,10 @@ async fn single(c: Collector, call: CallType, peer: SocketAddr, headers: HeaderM
         Err(e) => return refuse(&c, route, received_at_ms, e.into(), &bytes).await,
     };
     let req = record::Request { peer, headers: &headers, received_at_ms, source: &key, batch_sent_at_ms: None };
-    let rec = record::accepted(&c, &msg, &bytes, &req);
+    let rec = match record::accepted(&c, &msg, &bytes, &req) {
+        Ok(rec) => rec,
+        Err(e) => return refuse(&c, route, received_at_ms, e, &bytes).await,
+    };
     match c.inner.publisher.publish(vec![rec]).await {
         Ok(()) => {
             metrics::counter!(m::ANALYTICS, "outcome" => "accepted").increment(1);
@@ -173,8 +179,8 @@ async fn batch(
         } else {
             parse_message(item, None).map_err(SegmentError::from)
         };
-        match parsed {
-            Ok(msg) => records.push(record::accepted(&c, &msg, &item_bytes, &req)),
+        match parsed.and_then(|msg| record::accepted(&c, &msg, &item_bytes, &req)) {
+            Ok(rec) => records.push(rec),
             Err(e) => {
                 count_rejected(BATCH_ROUTE, e.reason);
                 let detail = format!("item {index}: `{}` {}", e.field, e.detail);

@@ -1,13 +1,22 @@
 //! A validated Segment call → the bus record of its `Analytics` envelope: message id, viewer
-//! key (never the raw IP), application, skew-corrected event time, partitioning key.
+//! keys (never the raw IP), application, event time, partitioning key; or its refusal when
+//! that time is outside the lateness horizon.
+//!
+//! The event time is [`Message::event_time`]: `timestamp` corrected by `sentAt` (the item's,
+//! else the batch's) and the receive time, which cancels the device clock's offset, so an
+//! honest wrong clock loses nothing. That correction is the only clock-skew logic kept: the
+//! former collector-wide replacement of far-off times by the receive time is gone, since it
+//! moved an offline queue flushed a day later into the current window. A time the correction
+//! cannot place within the horizon (no `sentAt`, or a genuinely old or forged `timestamp`) is
+//! refused with `beyond_horizon` or `future_timestamp`, field `timestamp`, never moved.
 
-use crate::{Collector, client, metrics as m};
+use super::error::SegmentError;
+use crate::{Collector, client};
 use axum::http::{HeaderMap, header};
 use engage_bus::Record;
 use engage_model::app::parse_app;
 use engage_model::segment::Message;
 use engage_model::segment::envelope::{AnalyticsReceived, analytics_event, generated_message_id};
-use engage_model::time::{corrected_event_time, utc_day};
 use prost::Message as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,6 +24,8 @@ use std::net::{IpAddr, SocketAddr};
 pub(crate) struct Request<'a> {
     pub(crate) peer: SocketAddr,
     pub(crate) headers: &'a HeaderMap,
+    /// The collector's clock when the request was read: receive time, `ingested_at_ms` and
+    /// the `now` of the horizon.
     pub(crate) received_at_ms: i64,
     /// The write key ("" when none): part of the event id.
     pub(crate) source: &'a str,
@@ -22,8 +33,13 @@ pub(crate) struct Request<'a> {
     pub(crate) batch_sent_at_ms: Option<i64>,
 }
 
-/// The record of an accepted call; `json` is the call as received (for a generated message id).
-pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<'_>) -> Record {
+/// The record of an accepted call (`json` is the call as received, for a generated message
+/// id), or its refusal when its event time is outside the horizon.
+pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<'_>) -> Result<Record, SegmentError> {
+    let event_time_ms = msg.event_time(req.received_at_ms, req.batch_sent_at_ms);
+    c.check_horizon(event_time_ms, req.received_at_ms).map_err(|outside| {
+        SegmentError::new(outside.reason(), "timestamp", format!("(corrected by `sentAt` when given) {outside}"))
+    })?;
     let message_id = msg.message_id.clone().unwrap_or_else(|| generated_message_id(json));
     let header_ua = req.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let user_agent = msg.context_user_agent().unwrap_or(header_ua);
@@ -34,23 +50,22 @@ pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<
             client::client_ip(req.peer.ip(), forwarded, &c.inner.config.trusted_proxies)
         }
     };
-    let viewer_key = c.inner.keyer.key(utc_day(req.received_at_ms), ip, user_agent);
+    // The day of the event time, as for pingbacks: a call queued offline before midnight keys
+    // like it would have live.
+    let keys = c.inner.keyer.keys_at(event_time_ms, ip, user_agent);
     let app = parse_app(user_agent);
-    let client_time = msg.event_time(req.received_at_ms, req.batch_sent_at_ms);
-    let event_time_ms = corrected_event_time(client_time, req.received_at_ms, c.inner.config.max_clock_skew_ms);
-    if event_time_ms != client_time {
-        metrics::counter!(m::CLOCK_CORRECTED).increment(1);
-    }
     let ctx = AnalyticsReceived {
         received_at_ms: req.received_at_ms,
         event_time_ms,
-        viewer_key,
+        viewer_key: keys.key,
+        prev_viewer_key: keys.prev,
+        ingested_at_ms: req.received_at_ms,
         app_key: &app.key,
         app_version: &app.version,
         user_agent,
         source: req.source,
     };
     let event = analytics_event(msg, &message_id, &ctx);
-    let key = engage_model::segment::partition_key(msg);
-    Record { key: key.into_bytes(), payload: event.encode_to_vec() }
+    let key = engage_model::segment::partition_key(msg, req.source);
+    Ok(Record { key: key.into_bytes(), payload: event.encode_to_vec() })
 }

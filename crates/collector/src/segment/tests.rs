@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::CollectorConfig;
-use crate::test_support::Capture;
+use crate::test_support::{Capture, with_metrics};
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
@@ -15,7 +15,9 @@ use std::io::Write;
 use std::sync::Arc;
 use tower::ServiceExt;
 
+/// 2024-05-01T12:00:00Z
 const NOW: i64 = 1_714_564_800_000;
+const MINUTE: i64 = 60_000;
 
 fn app(p: Arc<Capture>, keys: Option<&[&str]>) -> Router {
     let config = CollectorConfig {
@@ -80,7 +82,7 @@ async fn track_is_accepted_and_published_without_the_raw_ip() {
     let ev = &evs[0];
     assert_eq!(ev.event_time_ms, NOW - 60_000);
     assert_eq!(ev.app.as_ref().map(|a| a.key.as_str()), Some("Acme/Webinar"));
-    assert_eq!(p.records.lock().expect("lock")[0].key, b"s1");
+    assert_eq!(p.records.lock().expect("lock")[0].key, b"source:", "webinar events meet their source's identity state");
     let Some(EvBody::Analytics(a)) = &ev.body else { panic!("not analytics") };
     assert_eq!(a.r#type, AnalyticsType::Track as i32);
     assert_eq!((a.event.as_str(), a.user_id.as_str(), a.message_id.as_str()), ("User Joined", "u1", "m1"));
@@ -218,6 +220,108 @@ async fn a_mixed_batch_accepts_the_good_items_and_reports_the_bad() {
     let (s, _, answer) =
         post(app(p, None), "/v1/batch", &[], json_body(json!({"batch": [{"type": "track", "userId": "u"}]}))).await;
     assert_eq!((s, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("missing_field")));
+}
+
+/// (index, code, field) of a batch answer's refused items.
+fn refused_items(answer: &Value) -> Vec<(u64, String, String)> {
+    answer["rejected"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|r| {
+                    let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                    (r["index"].as_u64().unwrap_or(99), text("code"), text("field"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_batch_keeps_an_offline_queue_within_the_horizon_and_refuses_2099() {
+    let p = Arc::new(Capture::default());
+    // A device whose clock is 5 minutes fast flushes a queue: an event of 10 minutes ago
+    // (by its clock 11:55, sent at 12:05), one dated 2099, one three days old (no sentAt of
+    // its own can place it: the batch's says the clock is right), and one stamped now.
+    let body = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "User Joined", "messageId": "old",
+         "properties": {"session_id": "s1"}, "timestamp": "2024-05-01T11:55:00Z", "sentAt": "2024-05-01T12:05:00Z"},
+        {"type": "track", "userId": "u1", "event": "User Engaged", "messageId": "future",
+         "properties": {"session_id": "s1"}, "timestamp": "2099-01-01T00:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "User Engaged", "messageId": "ancient",
+         "properties": {"session_id": "s1"}, "timestamp": "2024-04-28T12:00:00Z"},
+        {"type": "identify", "userId": "u1", "traits": {"name": "Ada"}, "messageId": "now"},
+    ], "sentAt": "2024-05-01T12:00:00Z"});
+    let ((s, _, answer), metrics) = with_metrics(post(app(p.clone(), None), "/v1/batch", &[], json_body(body)));
+    assert_eq!((s, answer["success"].clone()), (StatusCode::OK, true.into()), "{answer}");
+    assert_eq!(
+        refused_items(&answer),
+        vec![(1, "future_timestamp".into(), "timestamp".into()), (2, "beyond_horizon".into(), "timestamp".into())]
+    );
+    let accepted: Vec<(String, i64, i64)> = events(&p)
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Some(EvBody::Analytics(a)) => Some((a.message_id, e.event_time_ms, e.ingested_at_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepted, vec![("old".into(), NOW - 10 * MINUTE, NOW), ("now".into(), NOW, NOW)]);
+    assert_eq!(
+        rejections(&p),
+        vec![("future_timestamp".into(), BATCH_ROUTE.into()), ("beyond_horizon".into(), BATCH_ROUTE.into())]
+    );
+    for line in [
+        r#"engage_collector_rejected_total{route="/v1/batch",reason="future_timestamp"} 1"#,
+        r#"engage_collector_rejected_total{route="/v1/batch",reason="beyond_horizon"} 1"#,
+        r#"engage_collector_analytics_events_total{outcome="accepted"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+}
+
+#[test]
+fn a_single_call_outside_the_horizon_is_a_400_on_timestamp() {
+    for (timestamp, code) in [("2099-01-01T00:00:00Z", "future_timestamp"), ("2024-04-28T12:00:00Z", "beyond_horizon")]
+    {
+        let p = Arc::new(Capture::default());
+        let body = json_body(json!({"userId": "u", "event": "e", "timestamp": timestamp}));
+        let ((s, _, answer), metrics) = with_metrics(post(app(p.clone(), None), "/v1/track", &[], body));
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(
+            (answer["success"].clone(), answer["code"].as_str(), answer["field"].as_str()),
+            (false.into(), Some(code), Some("timestamp"))
+        );
+        assert!(answer["message"].as_str().is_some_and(|m| m.starts_with("`timestamp` ")), "{answer}");
+        assert_eq!(rejections(&p), vec![(code.into(), "/v1/track".into())]);
+        let line = format!(r#"engage_collector_rejected_total{{route="/v1/track",reason="{code}"}} 1"#);
+        assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+    }
+    // A minute ahead is clock disagreement, not a forged time: accepted as sent.
+    let p = Arc::new(Capture::default());
+    let body = json_body(json!({"userId": "u", "event": "e", "timestamp": "2024-05-01T12:01:00Z"}));
+    let _ = with_metrics(post(app(p.clone(), None), "/v1/track", &[], body));
+    assert_eq!(events(&p)[0].event_time_ms, NOW + MINUTE);
+}
+
+#[tokio::test]
+async fn calls_after_midnight_carry_the_previous_days_key() {
+    let p = Arc::new(Capture::default());
+    let call = |id: &str, timestamp: &str| {
+        json!({"type": "track", "userId": "u1", "event": "e", "messageId": id, "timestamp": timestamp,
+               "context": {"ip": "203.0.113.9", "userAgent": "Acme/Webinar 2.0"}})
+    };
+    // Queued offline overnight, sent at noon (NOW): the keys follow the event time's day.
+    let body = json!({"batch": [
+        call("before", "2024-04-30T23:50:00Z"), call("after", "2024-05-01T00:10:00Z"), call("noon", "2024-05-01T12:00:00Z"),
+    ]});
+    assert_eq!(post(app(p.clone(), None), "/v1/batch", &[], json_body(body)).await.0, StatusCode::OK);
+    let keys: Vec<(u64, u64)> = events(&p).iter().map(|e| (e.viewer_key, e.prev_viewer_key)).collect();
+    let [(before, before_prev), (after, after_prev), (noon, noon_prev)] = keys[..] else { panic!("{keys:?}") };
+    assert_eq!(before_prev, 0);
+    assert_ne!(after, before, "the day of the event time, not of the receive time");
+    assert_eq!(after_prev, before);
+    assert_eq!((noon, noon_prev), (after, 0));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ const EVIL: &str = r#"<script>alert("x")</script>"#;
 fn engagement(item: &str) -> ItemEngagement {
     let mut c = VideoCounters { impressions: 10, plays: 8, engaged_plays: 6, completions: 3, ..Default::default() };
     for (s, v) in c.retention.iter_mut().enumerate() {
-        *v = 6 - (s as u64 * 6 / 100);
+        *v = 6 - (s as i64 * 6 / 100);
     }
     c.exits[40] = 2;
     c.exits[100] = 3;

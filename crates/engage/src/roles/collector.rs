@@ -29,6 +29,10 @@ pub struct CollectorRoleArgs {
     /// Accept Segment calls with any write key (otherwise --write-keys is required).
     #[arg(long, env = "ENGAGE_ALLOW_ANY_WRITE_KEY")]
     pub allow_any_write_key: bool,
+    /// The lateness horizon (seconds; at most 7 days): log lines and Segment calls older than
+    /// this by this collector's clock are refused (`beyond_horizon`). Use the consumers' value.
+    #[arg(long, env = "ENGAGE_ALLOWED_LATENESS_SECONDS", default_value_t = 172_800, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub allowed_lateness_seconds: u64,
     /// The longest a request waits for Kafka's acknowledgement before it is answered 503 (ms).
     #[arg(long, env = "ENGAGE_PUBLISH_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub publish_timeout_ms: u64,
@@ -56,16 +60,14 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
         // Not fatal: the brokers may come later; requests are answered 503 until they do.
         Err(e) => tracing::error!(error = %e, "Kafka is not ready"),
     }
-    let collector = Collector::new(
-        Arc::new(publisher.clone()),
-        ViewerKeyer::new(secret),
-        CollectorConfig {
-            trusted_proxies: args.collector.trusted_proxies.clone(),
-            max_clock_skew_ms: args.collector.max_clock_skew_seconds as i64 * 1000,
-            write_keys,
-        },
-        system_clock(),
-    );
+    let config = CollectorConfig {
+        trusted_proxies: args.collector.trusted_proxies.clone(),
+        allowed_lateness_ms: args.allowed_lateness_seconds as i64 * 1000,
+        write_keys,
+    };
+    config.validate()?;
+    args.collector.warn_deprecated();
+    let collector = Collector::new(Arc::new(publisher.clone()), ViewerKeyer::new(secret), config, system_clock());
     let app = collector.router().merge(super::metrics_route(metrics));
     let draining = collector.clone();
     super::serve(args.listen, app, "collector", move || draining.start_draining()).await?;

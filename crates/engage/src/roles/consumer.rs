@@ -48,7 +48,7 @@ pub async fn run(args: ConsumerRoleArgs) -> anyhow::Result<()> {
     let store = crate::store::open_store(&args.store, &args.data_dir).await?;
     let settings = ConsumerSettings {
         engine: args.engine.engine_config(),
-        dedup: args.tuning.dedup(),
+        dedup: args.tuning.dedup(&args.engine),
         commit_interval: args.tuning.commit_interval(),
         snapshot_interval: args.tuning.snapshot_interval(),
         session_timeout: Duration::from_millis(args.session_timeout_ms),

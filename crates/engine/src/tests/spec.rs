@@ -54,10 +54,10 @@ fn first_play_without_preroll() {
     let p = Player::new("X", "A", 7);
     load_and_play(&mut sim, p, T0 + 10 * SEC);
     let w = sim.window("X", "A", T0);
-    let c = &w.counters;
+    let c = &w.0;
     assert_eq!((c.impressions, c.plays, c.engaged_plays, c.active_views), (1, 1, 1, 1));
     assert_eq!(c.retention, retention_of(&[]));
-    assert_eq!(w.viewers, BTreeSet::from([7]));
+    assert_eq!(w.1, BTreeSet::from([7]));
 }
 
 #[test]
@@ -69,12 +69,12 @@ fn first_play_after_preroll_lands_in_the_later_window() {
     assert_eq!(p.send(&mut sim, Firstplay, 0, T0 + 80 * SEC), Outcome::Counted);
     assert_eq!(p.send(&mut sim, Play, 0, T0 + 80 * SEC), Outcome::Counted);
     let w0 = sim.window("X", "A", T0);
-    assert_eq!((w0.counters.impressions, w0.counters.plays, w0.counters.active_views), (1, 0, 0));
-    assert!(w0.viewers.is_empty());
+    assert_eq!((w0.0.impressions, w0.0.plays, w0.0.active_views), (1, 0, 0));
+    assert!(w0.1.is_empty());
     let w1 = sim.window("X", "A", T0 + MIN);
-    let c = &w1.counters;
+    let c = &w1.0;
     assert_eq!((c.impressions, c.plays, c.engaged_plays, c.active_views), (0, 1, 1, 1));
-    assert_eq!(w1.viewers, BTreeSet::from([7]));
+    assert_eq!(w1.1, BTreeSet::from([7]));
 }
 
 #[test]
@@ -85,14 +85,13 @@ fn level1_only_firstplay_without_initialized() {
     let both = Player::new("X", "A", 2).level1();
     assert_eq!(both.send(&mut sim, Initialized, 0, T0 + 2 * SEC), Outcome::Counted);
     assert_eq!(both.send(&mut sim, Firstplay, 0, T0 + 3 * SEC), Outcome::Counted);
-    assert_eq!(sim.engine.stats.implicit_views, 1);
     sim.advance_to(T0 + 2 * HOUR);
     let c = sim.totals("X");
     assert_eq!((c.impressions, c.plays, c.engaged_plays), (1, 2, 0));
     // Level-1 views are active only in the window of their firstplay, and never abandoned.
     assert_eq!((c.active_views, c.abandons, c.completions), (2, 0, 0));
     assert_eq!(c.exits, hist(&[]));
-    assert_eq!(sim.window("X", "A", T0).viewers, BTreeSet::from([1, 2]));
+    assert_eq!(sim.window("X", "A", T0).1, BTreeSet::from([1, 2]));
 }
 
 #[test]
@@ -189,7 +188,7 @@ fn close_while_paused_is_abandoned_after_the_timeout() {
     let c = sim.totals("X");
     assert_eq!((c.abandons, c.exits.clone()), (0, hist(&[])));
     sim.advance_to(paused_at + 31 * MIN);
-    let abandoned = sim.window("X", "A", paused_at + 30 * MIN).counters;
+    let abandoned = sim.window("X", "A", paused_at + 30 * MIN).0;
     assert_eq!(abandoned.abandons, 1);
     assert_eq!(abandoned.exits, hist(&[(42, 1)]));
     let c = sim.totals("X");
@@ -260,11 +259,11 @@ fn view_ids_override_sessionization() {
     load_and_play(&mut sim, b, T0 + 10 * SEC);
     updates(&mut sim, a, [20], T0 + 7 * SEC);
     let w = sim.window("X", "A", T0);
-    let c = &w.counters;
+    let c = &w.0;
     assert_eq!((c.impressions, c.plays, c.engaged_plays, c.abandons), (2, 2, 2, 0));
     assert_eq!(c.active_views, 2);
     assert_eq!(c.retention, retention_of(&[(0, 20)]));
-    assert_eq!(w.viewers, BTreeSet::from([5]), "one viewer, two views");
+    assert_eq!(w.1, BTreeSet::from([5]), "one viewer, two views");
     assert_eq!(sim.engine.open_views(), 2);
 }
 
@@ -276,14 +275,14 @@ fn new_initialized_abandons_the_playing_view() {
     updates(&mut sim, p, [10, 20], T0 + SEC);
     let reload = T0 + 2 * MIN + 5 * SEC;
     assert_eq!(p.send(&mut sim, Initialized, 0, reload), Outcome::Counted);
-    let w = sim.window("X", "A", reload).counters;
+    let w = sim.window("X", "A", reload).0;
     assert_eq!((w.impressions, w.abandons), (1, 1));
     assert_eq!(w.exits, hist(&[(20, 1)]));
     assert_eq!(w.active_views, 1, "playing until the reload");
-    // The new view has no play: its level-2 events are not attributed to one.
-    assert_eq!(p.send(&mut sim, Update, 30, reload + 6 * SEC), Outcome::Ignored);
+    // The new view has no play: its level-2 events are orphans, not attributed to a play.
+    assert_eq!(p.send(&mut sim, Update, 30, reload + 6 * SEC), Outcome::Orphan);
     let c = sim.totals("X");
-    assert_eq!((c.impressions, c.plays, c.abandons), (2, 1, 1));
+    assert_eq!((c.impressions, c.plays, c.abandons, c.orphans), (2, 1, 1, 1));
     assert_eq!(c.retention, retention_of(&[(0, 20)]));
     assert_eq!(c.active_views, 3, "windows 0, 1 and 2");
 }
@@ -295,15 +294,17 @@ fn event_after_the_timeout_hits_a_fresh_view() {
     load_and_play(&mut sim, p, T0);
     let t = updates(&mut sim, p, [10, 20, 30, 40], T0 + SEC);
     let paused_at = send_all(&mut sim, p, &[(Pause, 42)], t);
-    // Resumed 40 minutes later, with nothing else moving the watermark in between.
+    // Resumed 40 minutes later, with nothing else moving the watermark in between: the old
+    // view was abandoned at its timeout, and the resume starts a new view implicitly (an
+    // orphan that counts a play, as level 1 allows).
     let resumed = paused_at + 40 * MIN;
-    assert_eq!(p.send(&mut sim, Resume, 42, resumed), Outcome::Ignored);
-    let abandoned = sim.window("X", "A", paused_at + 30 * MIN).counters;
+    assert_eq!(p.send(&mut sim, Resume, 42, resumed), Outcome::Orphan);
+    let abandoned = sim.window("X", "A", paused_at + 30 * MIN).0;
     assert_eq!((abandoned.abandons, abandoned.exits), (1, hist(&[(42, 1)])));
-    assert_eq!(sim.engine.stats.implicit_views, 1);
-    assert_eq!(p.send(&mut sim, Update, 50, resumed + 6 * SEC), Outcome::Ignored);
+    assert_eq!(p.send(&mut sim, Update, 50, resumed + 6 * SEC), Outcome::Counted);
     let c = sim.totals("X");
-    assert_eq!(c.retention, retention_of(&[(0, 42)]));
+    assert_eq!((c.impressions, c.plays, c.engaged_plays, c.orphans), (1, 2, 2, 1));
+    assert_eq!(c.retention, retention_of(&[(0, 50)]));
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! sessions (prerolls, checkpoints, pauses, seeks while playing and while paused, stops,
 //! completions and restarts, abandonment, long pauses past the view timeout), level-1
 //! sessions (some sending level-2 events without `il=2`), view ids, retries, random noise,
-//! client clock skew and network delays (some beyond the allowed lateness), delivered in
-//! order of receipt.
+//! player clock skew and network delays, delivered in order of receipt. The edge time of an
+//! event is its receipt; the player's `ts` is its clock (skewed for some players).
 
 use engage_model::pingback::EventKind::{self, *};
 use engage_model::pingback::Level;
@@ -50,8 +50,10 @@ pub(super) struct OwnedEvent {
     pub kind: EventKind,
     pub level: Level,
     pub progress: u8,
+    /// The player's `ts`.
+    pub ts: i64,
+    /// Edge time (the receipt).
     pub event_time_ms: i64,
-    pub received_at_ms: i64,
 }
 
 impl OwnedEvent {
@@ -60,12 +62,14 @@ impl OwnedEvent {
             item: &self.item,
             app: self.app,
             viewer: self.viewer,
+            prev_viewer: 0,
             view_id: self.vid.as_deref(),
             kind: self.kind,
             level: self.level,
             progress: self.progress,
+            client_ts_ms: self.ts,
             event_time_ms: self.event_time_ms,
-            received_at_ms: self.received_at_ms,
+            ingested_at_ms: self.event_time_ms,
         }
     }
 }
@@ -97,8 +101,9 @@ impl Session<'_> {
     fn send(&mut self, kind: EventKind, p: u8) {
         self.out.push((kind, p, self.t));
         if self.rng.chance(3) {
-            // A retry: the same pingback again, a moment later.
-            self.out.push((kind, p, self.t + self.rng.range(0, 2 * SEC)));
+            // A retry of the same URL (a repeat), or the player sending it twice (a duplicate).
+            let ts = if self.rng.chance(50) { self.t } else { self.t + self.rng.range(1, 2 * SEC) };
+            self.out.push((kind, p, ts));
         }
     }
 
@@ -223,13 +228,13 @@ pub(super) fn generate(shape: Shape) -> Vec<OwnedEvent> {
                 kind,
                 level,
                 progress,
-                event_time_ms: t + skew,
-                received_at_ms: received,
+                ts: t + skew,
+                event_time_ms: received,
             };
             timed.push((received, timed.len(), ev));
             if rng.chance(shape.noise_percent) {
                 let ev = noise(&mut rng, viewers, received);
-                timed.push((ev.received_at_ms, timed.len(), ev));
+                timed.push((ev.event_time_ms, timed.len(), ev));
             }
         }
     }
@@ -242,7 +247,7 @@ fn delay(rng: &mut Rng) -> i64 {
     match rng.next() % 100 {
         0..=89 => rng.range(0, 2 * SEC),
         90..=97 => rng.range(2 * SEC, 60 * SEC),
-        _ => rng.range(5 * MIN, 15 * MIN), // some beyond the allowed lateness
+        _ => rng.range(5 * MIN, 15 * MIN), // long: later events of the view overtake it
     }
 }
 
@@ -259,7 +264,7 @@ fn noise(rng: &mut Rng, viewers: u64, around: i64) -> OwnedEvent {
         kind,
         level,
         progress: (rng.next() % 101) as u8,
-        event_time_ms: t,
-        received_at_ms: t + rng.range(0, 3 * SEC),
+        ts: t,
+        event_time_ms: t + rng.range(0, 3 * SEC),
     }
 }

@@ -1,5 +1,4 @@
-//! Windowing: lateness, finalization and eviction, the watermark, `active_views`, the
-//! application dimension, configuration.
+//! Windows, generations, the watermark and the engine's housekeeping.
 
 use engage_model::pingback::EventKind::*;
 
@@ -7,62 +6,38 @@ use super::*;
 use crate::EngineConfigError;
 
 #[test]
-fn late_events_are_rejected_and_not_applied() {
+fn late_events_count_in_a_new_generation_of_their_window() {
     let mut sim = Sim::new();
     let p = Player::new("X", "A", 1);
-    let other = Player::new("Y", "A", 2);
-    other.send(&mut sim, Initialized, 0, T0 + 10 * MIN);
-    // Window [T0, T0+1min) ended 9 minutes before the watermark; lateness is 5 minutes.
-    assert_eq!(p.send(&mut sim, Initialized, 0, T0 + 30 * SEC), Outcome::Late);
-    assert_eq!(p.send(&mut sim, Initialized, 0, T0 + 30 * SEC), Outcome::Late, "not even a duplicate");
-    let c = sim.totals("X");
-    assert_eq!((c.impressions, c.duplicates), (0, 0));
-    assert_eq!(sim.engine.open_views(), 1, "no view was created");
+    assert_eq!(p.send(&mut sim, Initialized, 0, T0 + 30 * SEC), Outcome::Counted);
+    sim.advance_to(T0 + 20 * MIN);
+    assert_eq!(sim.engine.open_windows(), 1, "X's window left memory after the hold; the clock's stays");
+    // A CDN log line of another viewer, 20 minutes late: counted in its own window.
+    let q = Player::new("X", "A", 2);
+    assert_eq!(q.send(&mut sim, Initialized, 0, T0 + 40 * SEC), Outcome::Late);
+    let out = sim.flush();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].window_start_ms, out[0].counters.impressions), (T0, 1));
+    assert!(out[0].generation > 0, "a new generation of the window");
+    assert_eq!(sim.store.rows.keys().filter(|k| k.0 == "X").count(), 2, "two rows");
+    assert_eq!(sim.window("X", "A", T0).0.impressions, 2, "that sum");
 }
 
 #[test]
-fn lateness_boundary() {
+fn flush_emits_each_generation_once_per_change() {
     let mut sim = Sim::new();
-    let clock = Player::new("Y", "A", 2);
-    // Window [T0, T0+1min) is final once the watermark reaches T0 + 1min + 5min.
-    clock.send(&mut sim, Initialized, 0, T0 + 6 * MIN - 1);
-    let inside = Player::new("X", "A", 1);
-    assert_eq!(inside.send(&mut sim, Initialized, 0, T0), Outcome::Counted);
-    clock.send(&mut sim, Firstplay, 0, T0 + 6 * MIN);
-    let outside = Player::new("X", "A", 3);
-    assert_eq!(outside.send(&mut sim, Initialized, 0, T0 + MIN - 1), Outcome::Late);
-    assert_eq!(outside.send(&mut sim, Initialized, 0, T0 + MIN), Outcome::Counted, "next window is open");
-    let w = sim.window("X", "A", T0);
-    assert_eq!(w.counters.impressions, 1);
-    assert!(w.is_final);
-}
-
-#[test]
-fn final_windows_are_flushed_once_then_evicted() {
-    let mut sim = Sim::new();
-    let p = Player::new("X", "A", 1).level1();
+    let p = Player::new("X", "A", 1);
     p.send(&mut sim, Initialized, 0, T0);
     p.send(&mut sim, Firstplay, 0, T0 + SEC);
     let first = sim.flush();
     assert_eq!(first.len(), 1);
-    assert!(!first[0].is_final);
-    assert_eq!(first[0].new_viewers, vec![1]);
+    assert_eq!(first[0].viewers, vec![(1, 1)]);
     assert!(sim.flush().is_empty(), "nothing changed");
-    assert_eq!(sim.engine.open_windows(), 1);
-
-    let clock = Player::new("Y", "A", 2).level1();
-    clock.send(&mut sim, Initialized, 0, T0 + 6 * MIN);
-    let out = sim.flush();
-    let x: Vec<_> = out.iter().filter(|w| w.item == "X").collect();
-    assert_eq!(x.len(), 1);
-    assert!(x[0].is_final);
-    assert_eq!(x[0].window_start_ms, T0);
-    assert_eq!(x[0].window_end_ms, T0 + MIN);
-    assert_eq!((x[0].counters.impressions, x[0].counters.plays), (1, 1));
-    assert!(x[0].new_viewers.is_empty(), "viewer already sent");
-    assert_eq!(sim.engine.open_windows(), 1, "only the clock's window is left");
-    assert!(sim.flush().is_empty());
-    assert_eq!(p.send(&mut sim, Stop, 0, T0 + 2 * SEC), Outcome::Late);
+    p.send(&mut sim, Update, 10, T0 + 7 * SEC);
+    let second = sim.flush();
+    assert_eq!((second.len(), second[0].generation), (1, first[0].generation));
+    assert!(second[0].viewers.is_empty(), "viewer weights unchanged");
+    assert_eq!(second[0].counters.retention, retention_of(&[(0, 10)]));
 }
 
 #[test]
@@ -73,7 +48,7 @@ fn flush_is_sorted_by_item_app_window() {
     {
         Player::new(item, app, viewer).send(&mut sim, Initialized, 0, t);
     }
-    let keys: Vec<_> = sim.flush().into_iter().map(|w| (w.item, w.app, w.window_start_ms)).collect();
+    let keys: Vec<_> = sim.flush().into_iter().map(|w| (w.item, w.app, w.window_start_ms, w.generation)).collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);
@@ -81,39 +56,39 @@ fn flush_is_sorted_by_item_app_window() {
 }
 
 #[test]
-fn watermark_ignores_clients_running_ahead() {
+fn watermark_follows_edge_time_bounded_by_the_collectors_clock() {
     let mut sim = Sim::new();
     assert_eq!(sim.engine.watermark_ms(), None);
     let p = Player::new("X", "A", 1);
-    let mut ev = p.at(Initialized, 0, T0 + 3_600_000);
-    ev.received_at_ms = T0;
+    // A log line claiming an hour ahead, ingested now: the watermark stops at now + tolerance.
+    let mut ev = p.at(Initialized, 0, T0 + HOUR);
+    ev.ingested_at_ms = T0;
     sim.record(&ev);
-    assert_eq!(sim.engine.watermark_ms(), Some(T0));
+    assert_eq!(sim.engine.watermark_ms(), Some(T0 + crate::FUTURE_TOLERANCE_MS));
     // A delayed event does not move it back.
-    let mut old = p.at(Firstplay, 0, T0 - MIN);
-    old.received_at_ms = T0 + SEC;
-    sim.record(&old);
-    assert_eq!(sim.engine.watermark_ms(), Some(T0));
-    sim.record(&Player::new("Y", "A", 1).at(Initialized, 0, T0 + 5 * SEC));
-    assert_eq!(sim.engine.watermark_ms(), Some(T0 + 5 * SEC));
+    sim.record(&p.at(Firstplay, 0, T0 - MIN));
+    assert_eq!(sim.engine.watermark_ms(), Some(T0 + crate::FUTURE_TOLERANCE_MS));
+    sim.record(&Player::new("Y", "A", 1).at(Initialized, 0, T0 + 2 * MIN));
+    assert_eq!(sim.engine.watermark_ms(), Some(T0 + 2 * MIN));
+    // A player's clock does not move it at all: `ts` only orders the view.
+    sim.record(&p.stamped(Play, 0, T0 + 100 * HOUR, T0 + 2 * MIN + SEC));
+    assert_eq!(sim.engine.watermark_ms(), Some(T0 + 2 * MIN + SEC));
+    assert_eq!(sim.engine.final_before_ms(), Some(T0 + 2 * MIN + SEC - 48 * HOUR));
 }
 
 #[test]
-fn timeout_fires_lazily_when_the_watermark_cannot_move() {
+fn a_view_times_out_by_edge_time_whatever_its_clock_says() {
     let mut sim = Sim::new();
     let p = Player::new("X", "A", 1);
     p.send(&mut sim, Initialized, 0, T0);
     p.send(&mut sim, Firstplay, 0, T0 + SEC);
     p.send(&mut sim, Play, 0, T0 + SEC);
     p.send(&mut sim, Pause, 20, T0 + 20 * SEC);
-    // Stamped 40 minutes later by the client, received right away: the watermark stays.
-    let mut resume = p.at(Resume, 20, T0 + 40 * MIN);
-    resume.received_at_ms = T0 + 21 * SEC;
-    assert_eq!(sim.record(&resume), Outcome::Ignored);
-    assert_eq!(sim.engine.watermark_ms(), Some(T0 + 21 * SEC));
-    let w = sim.window("X", "A", T0 + 20 * SEC + 30 * MIN).counters;
-    assert_eq!((w.abandons, w.exits), (1, hist(&[(20, 1)])));
-    assert_eq!(sim.engine.stats.implicit_views, 1);
+    // Stamped 40 minutes later by the client, seen right away by the edge: same view.
+    assert_eq!(sim.record(&p.stamped(Resume, 20, T0 + 40 * MIN, T0 + 21 * SEC)), Outcome::Counted);
+    sim.advance_to(T0 + 10 * MIN);
+    let c = sim.totals("X");
+    assert_eq!((c.plays, c.pauses, c.abandons, c.orphans), (1, 1, 0, 0));
 }
 
 #[test]
@@ -130,7 +105,7 @@ fn active_views_across_windows() {
     a.send(&mut sim, Pause, 12, T0 + 5 * MIN + SEC);
     sim.advance_to(T0 + 3 * 60 * MIN);
     for k in 0..34 {
-        let w = sim.window("X", "A", T0 + k * MIN).counters;
+        let w = sim.window("X", "A", T0 + k * MIN).0;
         let expected = match k {
             0..=5 => 2,
             6..=30 => 1, // b plays until abandoned at T0 + 30 s + 30 min (window 30)
@@ -138,7 +113,7 @@ fn active_views_across_windows() {
         };
         assert_eq!(w.active_views, expected, "window {k}");
     }
-    let abandoned = sim.window("X", "A", T0 + 30 * SEC + 30 * MIN).counters;
+    let abandoned = sim.window("X", "A", T0 + 30 * SEC + 30 * MIN).0;
     assert_eq!((abandoned.abandons, abandoned.exits), (1, hist(&[(0, 1)])));
     let c = sim.totals("X");
     assert_eq!((c.abandons, c.exits), (2, hist(&[(0, 1), (12, 1)])));
@@ -153,7 +128,7 @@ fn seeking_counts_as_playing() {
     a.send(&mut sim, Seekfrom, 5, T0 + 50 * SEC);
     a.send(&mut sim, Seekto, 60, T0 + 2 * MIN + 10 * SEC);
     a.send(&mut sim, Stop, 61, T0 + 2 * MIN + 20 * SEC);
-    let active: Vec<u64> = (0..4).map(|k| sim.window("X", "A", T0 + k * MIN).counters.active_views).collect();
+    let active: Vec<i64> = (0..4).map(|k| sim.window("X", "A", T0 + k * MIN).0.active_views).collect();
     assert_eq!(active, vec![1, 1, 1, 0]);
     let c = sim.totals("X");
     assert_eq!(c.retention, retention_of(&[(0, 5), (60, 61)]));
@@ -173,11 +148,11 @@ fn applications_are_kept_apart() {
     a.send(&mut sim, Update, 10, T0 + 7 * SEC);
     let wa = sim.window("X", "Acme/Player 2.3", T0);
     let wb = sim.window("X", "Other/App 1.0", T0);
-    assert_eq!((wa.counters.impressions, wa.counters.plays), (1, 1));
-    assert_eq!((wb.counters.impressions, wb.counters.plays), (1, 1));
-    assert_eq!(wa.counters.retention, retention_of(&[(0, 10)]));
-    assert_eq!(wb.counters.retention, retention_of(&[]));
-    assert_eq!((wa.viewers, wb.viewers), (BTreeSet::from([1]), BTreeSet::from([2])));
+    assert_eq!((wa.0.impressions, wa.0.plays), (1, 1));
+    assert_eq!((wb.0.impressions, wb.0.plays), (1, 1));
+    assert_eq!(wa.0.retention, retention_of(&[(0, 10)]));
+    assert_eq!(wb.0.retention, retention_of(&[]));
+    assert_eq!((wa.1, wb.1), (BTreeSet::from([1]), BTreeSet::from([2])));
 }
 
 #[test]
@@ -202,12 +177,19 @@ fn strings_are_collected_when_nothing_refers_to_them() {
 #[test]
 fn config_defaults_validation_and_serde() {
     let c = EngineConfig::default();
-    assert_eq!((c.window_ms, c.allowed_lateness_ms, c.view_timeout_ms), (60_000, 300_000, 1_800_000));
+    assert_eq!(
+        (c.window_ms, c.allowed_lateness_ms, c.hold_ms, c.view_timeout_ms),
+        (60_000, 172_800_000, 300_000, 1_800_000)
+    );
     assert_eq!(c.validate(), Ok(()));
     let bad = EngineConfig { window_ms: 0, ..c.clone() };
     assert_eq!(bad.validate(), Err(EngineConfigError::WindowNotPositive(0)));
-    let bad = EngineConfig { allowed_lateness_ms: -1, ..c.clone() };
-    assert_eq!(bad.validate(), Err(EngineConfigError::NegativeLateness(-1)));
+    let bad = EngineConfig { allowed_lateness_ms: 0, ..c.clone() };
+    assert_eq!(bad.validate(), Err(EngineConfigError::LatenessOutOfRange(0)));
+    let bad = EngineConfig { allowed_lateness_ms: 8 * 24 * HOUR, ..c.clone() };
+    assert_eq!(bad.validate(), Err(EngineConfigError::LatenessOutOfRange(8 * 24 * HOUR)));
+    let bad = EngineConfig { hold_ms: -1, ..c.clone() };
+    assert_eq!(bad.validate(), Err(EngineConfigError::NegativeHold(-1)));
     let bad = EngineConfig { view_timeout_ms: 0, ..c.clone() };
     assert_eq!(bad.validate(), Err(EngineConfigError::TimeoutNotPositive(0)));
     let bytes = postcard::to_stdvec(&c).unwrap();
@@ -227,8 +209,8 @@ fn initialized_overtaken_by_its_firstplay_counts_for_its_view() {
     // Sent initialized, firstplay, play; the network delivered the initialized last.
     assert_eq!(p.send(&mut sim, Firstplay, 0, T0 + 2 * SEC), Outcome::Counted);
     assert_eq!(p.send(&mut sim, Play, 0, T0 + 2 * SEC), Outcome::Counted);
-    assert_eq!(sim.record(&p.at(Initialized, 0, T0 + SEC)), Outcome::Counted);
-    assert_eq!(sim.record(&p.at(Initialized, 0, T0 + SEC)), Outcome::Duplicate, "its retry");
+    assert_eq!(sim.record(&p.at(Initialized, 0, T0 + SEC)), Outcome::Reordered);
+    assert_eq!(sim.record(&p.at(Initialized, 0, T0 + SEC)), Outcome::Repeat, "its retry");
     assert_eq!(p.send(&mut sim, Update, 10, T0 + 8 * SEC), Outcome::Counted, "the view was not closed");
     let c = sim.totals("X");
     assert_eq!((c.impressions, c.plays, c.abandons), (1, 1, 0));
@@ -251,7 +233,7 @@ fn seekfrom_while_paused_starts_a_play_interval() {
     Player::new("Y", "A", 2).send(&mut sim, Initialized, 0, T0 + 4 * MIN);
     p.send(&mut sim, Seekfrom, 3, T0 + 4 * MIN + SEC);
     p.send(&mut sim, Seekto, 50, T0 + 4 * MIN + 2 * SEC);
-    let active: Vec<u64> = (0..5).map(|k| sim.window("X", "A", T0 + k * MIN).counters.active_views).collect();
+    let active: Vec<i64> = (0..5).map(|k| sim.window("X", "A", T0 + k * MIN).0.active_views).collect();
     assert_eq!(active, vec![1, 0, 0, 0, 1]);
 }
 
@@ -259,17 +241,18 @@ fn seekfrom_while_paused_starts_a_play_interval() {
 fn absurd_times_do_not_panic() {
     let mut sim = Sim::new();
     let p = Player::new("X", "A", 1);
-    for (t, received) in [(i64::MIN, i64::MIN), (i64::MAX, i64::MAX), (i64::MIN, i64::MAX), (0, i64::MIN), (T0, T0)] {
+    for (t, ingested) in [(i64::MIN, i64::MIN), (i64::MAX, i64::MAX), (i64::MIN, i64::MAX), (0, i64::MIN), (T0, T0)] {
         for kind in [Initialized, Firstplay, Play, Update, Seekfrom, Seekto, Pause, Stop] {
-            let mut ev = p.at(kind, 50, t);
-            ev.received_at_ms = received;
+            let mut ev = p.stamped(kind, 50, t, t);
+            ev.ingested_at_ms = ingested;
+            sim.record(&ev);
+            let mut ev = p.stamped(kind, 50, ingested, T0);
+            ev.ingested_at_ms = t;
             sim.record(&ev);
         }
         sim.flush();
     }
-    let mut ev = p.at(Update, 250, T0);
-    ev.received_at_ms = T0;
-    sim.record(&ev);
+    sim.record(&p.at(Update, 250, T0));
     sim.flush();
 }
 

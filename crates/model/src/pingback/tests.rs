@@ -68,8 +68,12 @@ fn bad_input_has_a_reason() {
     assert_eq!(err("item=X&ts=1&progress=0"), R::MissingEvent);
     assert_eq!(err("item=X&ts=1&progress=0&event=explode"), R::UnknownEvent);
     assert_eq!(err("item=X&ts=1&progress=0&event=FirstPlay"), R::UnknownEvent);
-    assert_eq!(err("item=X&ts=1&il=3&progress=0&event=firstplay"), R::InvalidLevel);
+    assert_eq!(err("item=X&ts=1&il=0&progress=0&event=firstplay"), R::InvalidLevel);
+    assert_eq!(err("item=X&ts=1&il=00&progress=0&event=firstplay"), R::InvalidLevel);
+    assert_eq!(err("item=X&ts=1&il=&progress=0&event=firstplay"), R::InvalidLevel);
     assert_eq!(err("item=X&ts=1&il=two&progress=0&event=firstplay"), R::InvalidLevel);
+    assert_eq!(err("item=X&ts=1&il=-2&progress=0&event=firstplay"), R::InvalidLevel);
+    assert_eq!(err("item=X&ts=1&il=2.5&progress=0&event=firstplay"), R::InvalidLevel);
     assert_eq!(err("item=X&ts=1&progress=10&event=firstplay"), R::Level1ProgressNotZero);
     assert_eq!(err("item=X&ts=1&il=2&progress=35&event=update"), R::InvalidUpdateProgress);
     assert_eq!(err("item=X&ts=1&il=2&progress=0&event=update"), R::InvalidUpdateProgress);
@@ -78,6 +82,17 @@ fn bad_input_has_a_reason() {
     assert_eq!(err("item=X&ts=1&progress=0&event=firstplay&vid=a/b"), R::InvalidViewId);
     assert_eq!(err("item=X&ts=1&progress=0&event=firstplay&ua=a%0Ab"), R::InvalidUserAgent);
     assert_eq!(err(&format!("item=X&ts=1&progress=0&event=firstplay&pad={}", "x".repeat(5000))), R::QueryTooLong);
+}
+
+#[test]
+fn level_2_or_higher_is_level_2() {
+    for il in ["2", "3", "02", "10", "99999999999999999999999"] {
+        let p = ok(&format!("item=X&ts=1&il={il}&progress=40&event=pause"));
+        assert_eq!((p.level, p.level.as_u32(), p.is_ignored()), (Level::Two, 2, false), "il={il}");
+    }
+    assert_eq!(ok("item=X&ts=1&il=01&progress=0&event=firstplay").level, Level::One);
+    // Level-2 rules apply to a level-3 player as to a level-2 one.
+    assert_eq!(err("item=X&ts=1&il=3&progress=35&event=update"), RejectReason::InvalidUpdateProgress);
 }
 
 #[test]

@@ -41,8 +41,9 @@ impl AnalyticsType {
 #[derive(Clone, Debug)]
 pub struct AnalyticsReceived<'a> {
     pub received_at_ms: i64,
-    /// Skew-corrected event time (see [`Message::event_time`]).
+    /// The event time: `timestamp` corrected by `sentAt` (see [`Message::event_time`]).
     pub event_time_ms: i64,
+    /// The viewer key of the UTC day of `event_time_ms`.
     pub viewer_key: u64,
     /// The viewer key under the previous day's salt, in the first hours of a UTC day (else 0).
     pub prev_viewer_key: u64,

@@ -11,15 +11,17 @@
 //!    is inserted only after every data insert was acknowledged. A crash between any two
 //!    inserts leaves the previous checkpoint in place, so the consumer resumes before the
 //!    rows already written and writes them again.
-//! 2. **Rewrites are harmless.** Full-state rows (video and session windows, session
-//!    summaries, page views) carry `version = next_offset` of their batch and live in
-//!    `ReplacingMergeTree(version)` tables: for each key the highest version is the answer.
-//!    A replay rewrites the same rows with the same versions (the engine is deterministic
-//!    from its snapshot), or, when it commits at other offsets, rows the replay is about to
-//!    reach anyway; a window's row is never a state the pipeline will not reach. Viewers
-//!    are a set (counted with `uniqExact`, exact whatever duplicates exist), raw events and
-//!    rejected inputs are deduplicated by their event id, user traits keep the latest by
-//!    (event time, event id): all indifferent to being written twice.
+//! 2. **Rewrites are harmless.** Full-state rows (video window generations and viewer
+//!    weights, session windows, session summaries, page view generations) carry `version =
+//!    next_offset` of their batch and live in `ReplacingMergeTree(version)` tables: for each
+//!    key (for window rows: including partition and generation) the highest version is the
+//!    answer, and a window is the sum of its keys' answers. A replay rewrites the same rows
+//!    with the same versions (the engine is deterministic from its snapshot), or, when it
+//!    commits at other offsets, rows the replay is about to reach anyway; a row is never a
+//!    state the pipeline will not reach. Raw events and rejected inputs are deduplicated by
+//!    their event id, user traits keep the latest by (event time, event id), archived
+//!    states by (partition, key, version), partition watermarks keep their maximum: all
+//!    indifferent to being written twice.
 //! 3. **Nothing regresses.** A lower version written after a higher one (a zombie consumer
 //!    that lost its partition, a late retry) never wins: `FINAL` keeps the highest version,
 //!    and a checkpoint is read as the highest `next_offset` of its partition. Every key lives
@@ -28,7 +30,7 @@
 //! # Reading: FINAL rather than argMax
 //! Full-state tables are read with `FINAL`, which merges each key's versions at read time
 //! (rows not yet merged in the background). It keeps the SQL the same shape as the table
-//! (`SELECT ... FROM video_windows FINAL WHERE ...`), for our queries and for analysts'; the
+//! (`SELECT ... FROM video_window_rows FINAL WHERE ...`), for our queries and for analysts'; the
 //! sorting keys start with the filtered column (item, session) and partitions by month let
 //! ClickHouse merge only what a query touches. `argMax(col, version)` per column would be
 //! as exact, but needs a GROUP BY over every key column and one argMax per counter.
@@ -43,8 +45,10 @@
 //! # Layout
 //! - [`schema`]: the versioned migrations (tables, views) and `engage migrate`.
 //! - `rows`: the rows exchanged with ClickHouse. `write`: the commit. `read`: the API's queries.
+//! - `archive`: archived engine states read back for late events.
 //! - [`retry`]: error classification and the retry policy.
 
+mod archive;
 pub mod retry;
 mod rows;
 pub mod schema;
@@ -226,6 +230,15 @@ impl Store for ClickHouseStore {
 
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
         self.read_checkpoint(partition).await
+    }
+
+    async fn load_archived(
+        &self,
+        partition: i32,
+        keys: &[[u8; 16]],
+        max_version: u64,
+    ) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError> {
+        self.read_archived(partition, keys, max_version).await
     }
 
     async fn item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError> {

@@ -1,14 +1,18 @@
 //! The read path: the API's questions in ClickHouse SQL, answered exactly like SQLite does.
 //!
-//! Full-state tables are read with `FINAL` (one row per key: the highest version). Counters
-//! over a range are sums of those rows; distinct viewers are always `uniqExact(viewer)` over
-//! the viewer rows of the range, never summed, so they are exact for any range. Ranges are
-//! compared on epoch milliseconds (`toUnixTimestamp64Milli(window_start)`, which ClickHouse
-//! still matches against the primary key), so any i64 bound works and an open bound is no
-//! condition at all. Each answer is one query where it can be (one round trip; the parts of
-//! each table are those current when it starts). Unlike SQLite's, an answer read while a
-//! commit is half-written may show some of its tables' new rows and not others yet: each
-//! is still a state that was, or is about to be, committed.
+//! Full-state tables are read with `FINAL` (one row per key: the highest version). A
+//! window's numbers are the sum of its rows (every partition and generation); counters over
+//! a range are sums of those. Distinct viewers are never summed: a viewer has a play in a
+//! window of one app when their weights over its rows sum to more than 0 ([`PRESENT`]), and
+//! the distinct viewers of a range are `uniqExact(viewer)` over those, so they are exact for
+//! any range. A timeline point is final when its window ends at or before the smallest
+//! `final_before` the partitions reported ([`FINAL_BEFORE`]). Ranges are compared on epoch
+//! milliseconds (`toUnixTimestamp64Milli(window_start)`, which ClickHouse still matches
+//! against the primary key), so any i64 bound works and an open bound is no condition at
+//! all. Each answer is one query where it can be (one round trip; the parts of each table
+//! are those current when it starts). Unlike SQLite's, an answer read while a commit is
+//! half-written may show some of its tables' new rows and not others yet: each is still a
+//! state that was, or is about to be, committed.
 
 use super::ClickHouseStore;
 use super::rows::{
@@ -17,7 +21,7 @@ use super::rows::{
 use crate::error::StoreError;
 use crate::store::{
     AppSummary, Checkpoint, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement, SessionListing,
-    TimeRange, TimelinePoint, TopItemsQuery, ratio,
+    TimeRange, TimelinePoint, TopItemsQuery, clamp_count, ratio,
 };
 use engage_model::rollup::{PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoCounters};
 use engage_model::webinar::{SessionSummary, SessionWindow, SessionWindowCounts};
@@ -35,6 +39,21 @@ fn range_sql(range: TimeRange) -> String {
     sql
 }
 
+/// The (item, window, app, viewer) of `video_viewer_weights` matching `{filter}` whose
+/// weights sum to more than 0: viewers with a play in a window of an app.
+const PRESENT: &str = "SELECT item, window_start, app, viewer FROM video_viewer_weights FINAL WHERE {filter}
+     GROUP BY item, window_start, app, viewer HAVING sum(weight) > 0";
+
+/// [`PRESENT`] for a filter.
+fn present(filter: &str) -> String {
+    PRESENT.replace("{filter}", filter)
+}
+
+/// The smallest `final_before` of the partitions that reported one (epoch ms), NULL while
+/// none did. Partition -1 (rows from before generations) never reports one.
+const FINAL_BEFORE: &str = "(SELECT toUnixTimestamp64Milli(min(fb)) FROM
+     (SELECT max(final_before) AS fb FROM partition_progress WHERE partition_id >= 0 GROUP BY partition_id))";
+
 /// The summary columns of top items and per-app answers.
 const SUMMARY_SUMS: &str = "sum(impressions) AS impressions, sum(plays) AS plays, \
      sum(engaged_plays) AS engaged_plays, sum(completions) AS completions";
@@ -42,31 +61,33 @@ const SUMMARY_SUMS: &str = "sum(impressions) AS impressions, sum(plays) AS plays
 impl ClickHouseStore {
     pub(super) async fn read_item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError> {
         // One query, one round trip: the per-window sums, the range's count arrays, the
-        // per-window and the whole-range distinct viewers. Each table's parts are the ones
-        // current when the query starts, so the parts of the answer agree with each other.
-        // Per-window values come as parallel arrays (filled from the same rows in the same
-        // order, so element i of each is one window).
+        // per-window and the whole-range distinct viewers, the finality bound. Each table's
+        // parts are the ones current when the query starts, so the parts of the answer agree
+        // with each other. Per-window values come as parallel arrays (filled from the same
+        // rows in the same order, so element i of each is one window).
         let filter = format!("item = ?{}{}", if q.app.is_some() { " AND app = ?" } else { "" }, range_sql(q.range));
+        let present = present(&filter);
         let sql = format!(
-            "SELECT starts, ends, finals, impressions, plays, engaged_plays, completions, pauses, duplicates,
-                    ignored, abandons, active_views, retention, exits, seek_from, seek_to,
-                    viewer_starts, viewer_counts, unique_viewers
+            "SELECT starts, ends, impressions, plays, engaged_plays, completions, pauses, duplicates,
+                    ignored, orphans, abandons, active_views, retention, exits, seek_from, seek_to,
+                    viewer_starts, viewer_counts, unique_viewers, {FINAL_BEFORE} AS final_before
              FROM
              (
-                 SELECT groupArray(w_start) AS starts, groupArray(w_end) AS ends, groupArray(fin) AS finals,
+                 SELECT groupArray(w_start) AS starts, groupArray(w_end) AS ends,
                         groupArray(i) AS impressions, groupArray(p) AS plays, groupArray(ep) AS engaged_plays,
                         groupArray(c) AS completions, groupArray(pa) AS pauses, groupArray(d) AS duplicates,
-                        groupArray(ig) AS ignored, groupArray(ab) AS abandons, groupArray(av) AS active_views,
+                        groupArray(ig) AS ignored, groupArray(o) AS orphans, groupArray(ab) AS abandons,
+                        groupArray(av) AS active_views,
                         sumForEach(r) AS retention, sumForEach(e) AS exits, sumForEach(sf) AS seek_from,
                         sumForEach(st) AS seek_to
                  FROM
                  (
                      SELECT toUnixTimestamp64Milli(window_start) AS w_start, toUnixTimestamp64Milli(max(window_end)) AS w_end,
-                            min(is_final) AS fin, sum(impressions) AS i, sum(plays) AS p, sum(engaged_plays) AS ep,
+                            sum(impressions) AS i, sum(plays) AS p, sum(engaged_plays) AS ep,
                             sum(completions) AS c, sum(pauses) AS pa, sum(duplicates) AS d, sum(ignored) AS ig,
-                            sum(abandons) AS ab, sum(active_views) AS av, sumForEach(retention) AS r,
+                            sum(orphans) AS o, sum(abandons) AS ab, sum(active_views) AS av, sumForEach(retention) AS r,
                             sumForEach(exits) AS e, sumForEach(seek_from) AS sf, sumForEach(seek_to) AS st
-                     FROM video_windows FINAL WHERE {filter} GROUP BY window_start
+                     FROM video_window_rows FINAL WHERE {filter} GROUP BY window_start
                  )
              ) AS w
              CROSS JOIN
@@ -77,7 +98,7 @@ impl ClickHouseStore {
                  (
                      SELECT toUnixTimestamp64Milli(window_start) AS w_start, uniqExact(viewer) AS n,
                             uniqExactState(viewer) AS state
-                     FROM video_viewers WHERE {filter} GROUP BY window_start
+                     FROM ({present}) GROUP BY window_start
                  )
              ) AS v"
         );
@@ -96,7 +117,6 @@ impl ClickHouseStore {
         let n = r.starts.len();
         let lengths = [
             r.ends.len(),
-            r.finals.len(),
             r.impressions.len(),
             r.plays.len(),
             r.engaged_plays.len(),
@@ -104,6 +124,7 @@ impl ClickHouseStore {
             r.pauses.len(),
             r.duplicates.len(),
             r.ignored.len(),
+            r.orphans.len(),
             r.abandons.len(),
             r.active_views.len(),
         ];
@@ -124,19 +145,20 @@ impl ClickHouseStore {
                 totals.pauses += r.pauses[k];
                 totals.duplicates += r.duplicates[k];
                 totals.ignored += r.ignored[k];
+                totals.orphans += r.orphans[k];
                 totals.abandons += r.abandons[k];
                 totals.active_views += r.active_views[k];
                 TimelinePoint {
                     window_start: r.starts[k],
                     window_end: r.ends[k],
-                    is_final: r.finals[k],
-                    impressions: r.impressions[k],
-                    plays: r.plays[k],
-                    engaged_plays: r.engaged_plays[k],
+                    is_final: r.final_before.is_some_and(|f| r.ends[k] <= f),
+                    impressions: clamp_count(r.impressions[k]),
+                    plays: clamp_count(r.plays[k]),
+                    engaged_plays: clamp_count(r.engaged_plays[k]),
                     unique_viewers: per_window.get(&r.starts[k]).copied().unwrap_or(0),
-                    completions: r.completions[k],
-                    pauses: r.pauses[k],
-                    active_views: r.active_views[k],
+                    completions: clamp_count(r.completions[k]),
+                    pauses: clamp_count(r.pauses[k]),
+                    active_views: clamp_count(r.active_views[k]),
                 }
             })
             .collect();
@@ -149,41 +171,46 @@ impl ClickHouseStore {
         // item's viewers would cost far more than the sums).
         let range = range_sql(q.range);
         let top = format!(
-            "SELECT item AS key, {SUMMARY_SUMS} FROM video_windows FINAL WHERE 1 {range}
+            "SELECT item AS key, {SUMMARY_SUMS} FROM video_window_rows FINAL WHERE 1 {range}
              GROUP BY item ORDER BY plays DESC, item ASC LIMIT {}",
             q.limit
         );
+        let present = present(&format!("item IN (SELECT key FROM ({top})) {range}"));
         let sql = format!(
             "SELECT key, impressions, plays, engaged_plays, completions, viewers
              FROM ({top}) AS w
              LEFT JOIN
-             (SELECT item AS key, uniqExact(viewer) AS viewers FROM video_viewers
-              WHERE item IN (SELECT key FROM ({top})) {range} GROUP BY item) AS v
+             (SELECT item AS key, uniqExact(viewer) AS viewers FROM ({present}) GROUP BY item) AS v
              USING key
              ORDER BY plays DESC, key ASC"
         );
         let items = self.fetch_all::<SumsDbRow>("read top items", || self.client.query(&sql)).await?;
         Ok(items
             .into_iter()
-            .map(|s| ItemSummary {
-                unique_viewers: s.viewers,
-                impressions: s.impressions,
-                plays: s.plays,
-                completions: s.completions,
-                play_rate: ratio(s.plays, s.impressions),
-                completion_rate: ratio(s.completions, s.engaged_plays),
-                item: s.key,
+            .map(|s| {
+                let (impressions, plays) = (clamp_count(s.impressions), clamp_count(s.plays));
+                let (completions, engaged_plays) = (clamp_count(s.completions), clamp_count(s.engaged_plays));
+                ItemSummary {
+                    unique_viewers: s.viewers,
+                    impressions,
+                    plays,
+                    completions,
+                    play_rate: ratio(plays, impressions),
+                    completion_rate: ratio(completions, engaged_plays),
+                    item: s.key,
+                }
             })
             .collect())
     }
 
     pub(super) async fn read_item_apps(&self, item: &str, range: TimeRange) -> Result<Vec<AppSummary>, StoreError> {
         let range = range_sql(range);
+        let present = present(&format!("item = ? {range}"));
         let sql = format!(
             "SELECT key, impressions, plays, engaged_plays, completions, viewers
-             FROM (SELECT app AS key, {SUMMARY_SUMS} FROM video_windows FINAL WHERE item = ? {range} GROUP BY app) AS w
+             FROM (SELECT app AS key, {SUMMARY_SUMS} FROM video_window_rows FINAL WHERE item = ? {range} GROUP BY app) AS w
              LEFT JOIN
-             (SELECT app AS key, uniqExact(viewer) AS viewers FROM video_viewers WHERE item = ? {range} GROUP BY app) AS v
+             (SELECT app AS key, uniqExact(viewer) AS viewers FROM ({present}) GROUP BY app) AS v
              USING key
              ORDER BY plays DESC, key ASC"
         );
@@ -192,14 +219,18 @@ impl ClickHouseStore {
             .await?;
         Ok(apps
             .into_iter()
-            .map(|s| AppSummary {
-                unique_viewers: s.viewers,
-                impressions: s.impressions,
-                plays: s.plays,
-                completions: s.completions,
-                play_rate: ratio(s.plays, s.impressions),
-                completion_rate: ratio(s.completions, s.engaged_plays),
-                app: s.key,
+            .map(|s| {
+                let (impressions, plays) = (clamp_count(s.impressions), clamp_count(s.plays));
+                let (completions, engaged_plays) = (clamp_count(s.completions), clamp_count(s.engaged_plays));
+                AppSummary {
+                    unique_viewers: s.viewers,
+                    impressions,
+                    plays,
+                    completions,
+                    play_rate: ratio(plays, impressions),
+                    completion_rate: ratio(completions, engaged_plays),
+                    app: s.key,
+                }
             })
             .collect())
     }

@@ -11,38 +11,42 @@ use engage_model::webinar::{PageViewWindow, SessionSummary, SessionWindow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// One generation of one video window of one partition (`video_window_rows`).
 #[derive(Debug, Row, Serialize)]
 pub(super) struct VideoWindowRow<'a> {
     pub item: &'a str,
     pub app: &'a str,
     pub window_start: i64,
     pub window_end: i64,
-    pub is_final: bool,
-    pub impressions: u64,
-    pub plays: u64,
-    pub engaged_plays: u64,
-    pub completions: u64,
-    pub pauses: u64,
-    pub duplicates: u64,
-    pub ignored: u64,
-    pub abandons: u64,
-    pub active_views: u64,
-    pub retention: &'a [u64],
-    pub exits: &'a [u64],
-    pub seek_from: &'a [u64],
-    pub seek_to: &'a [u64],
+    pub partition_id: i32,
+    pub generation: u64,
+    pub impressions: i64,
+    pub plays: i64,
+    pub engaged_plays: i64,
+    pub completions: i64,
+    pub pauses: i64,
+    pub duplicates: i64,
+    pub ignored: i64,
+    pub orphans: i64,
+    pub abandons: i64,
+    pub active_views: i64,
+    pub retention: &'a [i64],
+    pub exits: &'a [i64],
+    pub seek_from: &'a [i64],
+    pub seek_to: &'a [i64],
     pub version: u64,
 }
 
 impl<'a> VideoWindowRow<'a> {
-    pub fn new(w: &'a VideoWindow, version: u64) -> Self {
+    pub fn new(w: &'a VideoWindow, partition_id: i32, version: u64) -> Self {
         let c = &w.counters;
         VideoWindowRow {
             item: &w.item,
             app: &w.app,
             window_start: w.window_start_ms,
             window_end: w.window_end_ms,
-            is_final: w.is_final,
+            partition_id,
+            generation: w.generation,
             impressions: c.impressions,
             plays: c.plays,
             engaged_plays: c.engaged_plays,
@@ -50,6 +54,7 @@ impl<'a> VideoWindowRow<'a> {
             pauses: c.pauses,
             duplicates: c.duplicates,
             ignored: c.ignored,
+            orphans: c.orphans,
             abandons: c.abandons,
             active_views: c.active_views,
             retention: &c.retention,
@@ -61,12 +66,44 @@ impl<'a> VideoWindowRow<'a> {
     }
 }
 
+/// A viewer's weight in one generation of one window (`video_viewer_weights`).
 #[derive(Debug, Row, Serialize)]
-pub(super) struct ViewerRow<'a> {
+pub(super) struct ViewerWeightRow<'a> {
     pub item: &'a str,
     pub app: &'a str,
     pub window_start: i64,
     pub viewer: u64,
+    pub partition_id: i32,
+    pub generation: u64,
+    pub weight: i64,
+    pub version: u64,
+}
+
+/// A partition's watermark and `final_before` after a batch (`partition_progress`).
+#[derive(Debug, Row, Serialize)]
+pub(super) struct ProgressRow {
+    pub partition_id: i32,
+    pub watermark: Option<i64>,
+    pub final_before: Option<i64>,
+}
+
+/// An archived engine state (`archived_states`).
+#[derive(Debug, Row, Serialize)]
+pub(super) struct ArchivedRow<'a> {
+    pub partition_id: i32,
+    pub key: &'a [u8; 16],
+    pub version: u64,
+    pub expires_at: i64,
+    #[serde(with = "serde_bytes")]
+    pub state: &'a [u8],
+}
+
+/// The newest archived state of a key below a position.
+#[derive(Debug, Row, Deserialize)]
+pub(super) struct ArchivedDbRow {
+    pub key: [u8; 16],
+    #[serde(with = "serde_bytes")]
+    pub state: Vec<u8>,
 }
 
 #[derive(Debug, Row, Serialize)]
@@ -134,25 +171,28 @@ impl<'a> SessionSummaryRow<'a> {
     }
 }
 
+/// One generation of one page-view window of one partition (`page_view_rows`).
 #[derive(Debug, Row, Serialize)]
 pub(super) struct PageViewRow<'a> {
     pub kind: &'a str,
     pub name: &'a str,
     pub window_start: i64,
     pub window_end: i64,
-    pub is_final: bool,
+    pub partition_id: i32,
+    pub generation: u64,
     pub views: u64,
     pub version: u64,
 }
 
 impl<'a> PageViewRow<'a> {
-    pub fn new(p: &'a PageViewWindow, version: u64) -> Self {
+    pub fn new(p: &'a PageViewWindow, partition_id: i32, version: u64) -> Self {
         PageViewRow {
             kind: &p.kind,
             name: &p.name,
             window_start: p.window_start_ms,
             window_end: p.window_end_ms,
-            is_final: p.is_final,
+            partition_id,
+            generation: p.generation,
             views: p.views,
             version,
         }
@@ -290,48 +330,50 @@ pub(super) struct CheckpointDbRow {
     pub snapshot: Vec<u8>,
 }
 
-/// An item's engagement in one row: per-window values as parallel arrays (sorted by
-/// nothing: callers sort), the range's count arrays and distinct viewers.
+/// An item's engagement in one row: per-window sums (over apps, partitions and
+/// generations) as parallel arrays (sorted by nothing: callers sort), the range's count
+/// arrays, distinct viewers and the partitions' smallest `final_before`.
 #[derive(Debug, Row, Deserialize)]
 pub(super) struct ItemDbRow {
     pub starts: Vec<i64>,
     pub ends: Vec<i64>,
-    pub finals: Vec<bool>,
-    pub impressions: Vec<u64>,
-    pub plays: Vec<u64>,
-    pub engaged_plays: Vec<u64>,
-    pub completions: Vec<u64>,
-    pub pauses: Vec<u64>,
-    pub duplicates: Vec<u64>,
-    pub ignored: Vec<u64>,
-    pub abandons: Vec<u64>,
-    pub active_views: Vec<u64>,
-    pub retention: Vec<u64>,
-    pub exits: Vec<u64>,
-    pub seek_from: Vec<u64>,
-    pub seek_to: Vec<u64>,
+    pub impressions: Vec<i64>,
+    pub plays: Vec<i64>,
+    pub engaged_plays: Vec<i64>,
+    pub completions: Vec<i64>,
+    pub pauses: Vec<i64>,
+    pub duplicates: Vec<i64>,
+    pub ignored: Vec<i64>,
+    pub orphans: Vec<i64>,
+    pub abandons: Vec<i64>,
+    pub active_views: Vec<i64>,
+    pub retention: Vec<i64>,
+    pub exits: Vec<i64>,
+    pub seek_from: Vec<i64>,
+    pub seek_to: Vec<i64>,
     pub viewer_starts: Vec<i64>,
     pub viewer_counts: Vec<u64>,
     pub unique_viewers: u64,
+    pub final_before: Option<i64>,
 }
 
 /// The count arrays summed element-wise over a range.
 #[derive(Debug)]
 pub(super) struct CountArrays {
-    pub retention: Vec<u64>,
-    pub exits: Vec<u64>,
-    pub seek_from: Vec<u64>,
-    pub seek_to: Vec<u64>,
+    pub retention: Vec<i64>,
+    pub exits: Vec<i64>,
+    pub seek_from: Vec<i64>,
+    pub seek_to: Vec<i64>,
 }
 
-/// The summed counters and distinct viewers of one item or one application.
+/// The summed counters (signed) and distinct viewers of one item or one application.
 #[derive(Debug, Row, Deserialize)]
 pub(super) struct SumsDbRow {
     pub key: String,
-    pub impressions: u64,
-    pub plays: u64,
-    pub engaged_plays: u64,
-    pub completions: u64,
+    pub impressions: i64,
+    pub plays: i64,
+    pub engaged_plays: i64,
+    pub completions: i64,
     pub viewers: u64,
 }
 

@@ -1,7 +1,9 @@
 //! The ClickHouse schema: versioned migrations kept in code, applied by `engage migrate`.
 //!
 //! Each migration is a list of statements that are idempotent on their own (`CREATE ... IF
-//! NOT EXISTS`, `CREATE OR REPLACE VIEW`, `ADD COLUMN IF NOT EXISTS`), and `schema_migrations`
+//! NOT EXISTS`, `CREATE OR REPLACE VIEW`, `ADD COLUMN IF NOT EXISTS`, `MODIFY COMMENT`, and
+//! `INSERT ... SELECT` copies into `ReplacingMergeTree(version)` tables, whose rows written
+//! twice have the same keys and versions and collapse under `FINAL`), and `schema_migrations`
 //! records the versions whose statements all succeeded. So running `engage migrate` twice is a
 //! no-op (recorded versions are skipped, and re-running an unrecorded one changes nothing that
 //! exists), and two replicas migrating at once cannot break anything: both run the same
@@ -26,11 +28,25 @@
 //!   use `uniqExact`, exact with or without the collapse) keyed like the windows.
 //! - Raw events and rejected inputs are append-mostly logs with a TTL, deduplicated by their
 //!   sorting key, which ends with the event id.
+//!
+//! Since version 3 (see `schema/v3.rs`) a window is the sum of its rows, one per (window,
+//! partition, generation): `video_window_rows`, `video_viewer_weights` and `page_view_rows`
+//! keep the keys above followed by (partition_id, generation), so one item's range is still
+//! one key range. `video_windows`, `video_viewers` and `page_views` are the tables of
+//! versions 1 and 2, copied into the new ones as partition -1 and no longer written.
+//! - `partition_progress` is an `AggregatingMergeTree` of `max` columns: every commit
+//!   inserts its partition's watermark and `final_before`, merges keep the furthest, and
+//!   readers take `max()` per partition, so they never move back.
+//! - `archived_states` is keyed (partition_id, key, version), read with `argMax(state,
+//!   version)` below a position; partitioned by expiry day with a TTL that drops whole
+//!   parts a day after they expired.
 
 use super::retry::{Classified, classify};
 use super::{ClickHouseConfig, ClickHouseStore};
 use crate::error::StoreError;
 use clickhouse::Client;
+
+mod v3;
 
 /// One schema version: statements run in order, each idempotent on its own.
 #[derive(Debug)]
@@ -44,6 +60,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "tables", statements: V1_TABLES },
     Migration { version: 2, name: "analyst views", statements: V2_VIEWS },
+    Migration { version: 3, name: "generations", statements: v3::V3_GENERATIONS },
 ];
 
 /// The schema version this build reads and writes.
@@ -347,9 +364,16 @@ pub fn sql_listing() -> String {
     out
 }
 
-/// The table and view names the migrations create, in order.
+/// The table and view names the migrations create, in order of first creation (a view a
+/// later version replaces is named once).
 pub fn created_names() -> Vec<String> {
-    all_statements().iter().filter_map(|(_, _, sql)| created_name(sql).map(str::to_owned)).collect()
+    let mut names: Vec<String> = Vec::new();
+    for (_, _, sql) in all_statements() {
+        if let Some(name) = created_name(&sql).filter(|n| !names.iter().any(|m| m == n)) {
+            names.push(name.to_owned());
+        }
+    }
+    names
 }
 
 /// The object a `CREATE ...` statement creates.

@@ -1,5 +1,6 @@
 //! The analytics tables (schema version 2): webinar session windows and summaries, page
-//! views, latest user traits and raw analytics events. Written inside the consumer's commit
+//! views (since version 4 as `page_view_rows`, generations that sum), latest user traits
+//! and raw analytics events. Written inside the consumer's commit
 //! transaction ([`write`]), read by the sessions API ([`session_engagement`]) and the
 //! dashboard's session list ([`top_sessions`]).
 //!
@@ -102,13 +103,14 @@ ON CONFLICT (session_id) DO UPDATE SET
     engagements = excluded.engagements, stream_ms = excluded.stream_ms, version = excluded.version
 WHERE excluded.version >= session_summaries.version";
 
+/// One row per (page, window) generation of the batch's partition (schema version 4:
+/// `page_view_rows`, whose rows of a window sum).
 const UPSERT_PAGE_VIEWS: &str = "
-INSERT INTO page_views (kind, name, window_start, window_end, is_final, views, version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-ON CONFLICT (kind, name, window_start) DO UPDATE SET
-    window_end = excluded.window_end, is_final = excluded.is_final, views = excluded.views,
-    version = excluded.version
-WHERE excluded.version >= page_views.version";
+INSERT INTO page_view_rows (kind, name, window_start, partition_id, generation, window_end, views, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (kind, name, window_start, partition_id, generation) DO UPDATE SET
+    window_end = excluded.window_end, views = excluded.views, version = excluded.version
+WHERE excluded.version >= page_view_rows.version";
 
 /// The latest traits win: by event time, then by event id (so replays are idempotent).
 const UPSERT_TRAITS: &str = "
@@ -130,7 +132,6 @@ fn json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<String, StoreE
     serde_json::to_string(v).map_err(|e| StoreError::InvalidBatch(format!("{what} does not serialize: {e}")))
 }
 
-/// Writes the analytics parts of `batch` inside the commit transaction `tx`.
 /// Writes the analytics part of a batch; `version` is the batch's position (see `write`).
 pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(UPSERT_SESSION_WINDOW).ctx("prepare the session window upsert")?;
@@ -173,8 +174,9 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> 
             p.kind,
             p.name,
             p.window_start_ms,
+            batch.partition,
+            counter_to_sql("generation", p.generation)?,
             p.window_end_ms,
-            p.is_final,
             counter_to_sql("views", p.views)?,
             version,
         ])
@@ -379,7 +381,7 @@ mod tests {
             name: "Home".into(),
             window_start_ms: 0,
             window_end_ms: 60_000,
-            is_final: false,
+            generation: 0,
             views: 3,
         };
         let batch = CommitBatch {

@@ -5,12 +5,15 @@
 //! committed state and never waits for a commit in progress. SQLite calls block, so every
 //! operation runs on tokio's blocking pool ([`tokio::task::spawn_blocking`]).
 //!
-//! - [`schema`]: tables, migrations, connection settings.
+//! - [`schema`]: tables, migrations (and what happens to rows written before generations),
+//!   connection settings.
 //! - `codec`: how count arrays and u64 viewer keys are stored.
 //! - `write`: the atomic, idempotent commit. `read`: the API's queries.
 //! - `analytics`: the webinar, page-view, traits and raw analytics tables (schema v2).
+//! - `archive`: engine states kept for late events, and their expiry (schema v4).
 
 mod analytics;
+mod archive;
 pub(crate) mod codec;
 pub mod schema;
 
@@ -19,6 +22,8 @@ pub(crate) mod write;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_generations;
 
 use crate::error::{SqlContext, StoreError};
 use crate::store::{
@@ -109,6 +114,16 @@ impl Store for SqliteStore {
 
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
         on_blocking_pool(&self.reader, move |conn| read::checkpoint(conn, partition)).await
+    }
+
+    async fn load_archived(
+        &self,
+        partition: i32,
+        keys: &[[u8; 16]],
+        max_version: u64,
+    ) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError> {
+        let keys = keys.to_vec();
+        on_blocking_pool(&self.reader, move |conn| archive::load(conn, partition, &keys, max_version)).await
     }
 
     async fn item_engagement(&self, q: &ItemQuery) -> Result<ItemEngagement, StoreError> {

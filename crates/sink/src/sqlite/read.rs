@@ -1,19 +1,85 @@
 //! The read path: the API's questions as SQL over the reader connection.
 //!
 //! Each answer is computed inside one read transaction, so its parts (counters, distinct
-//! viewers, timeline) come from the same snapshot even while the consumer commits. Counters
-//! over a range are sums of window rows; distinct viewers are always counted from the
-//! viewer rows (`COUNT(DISTINCT viewer)`), never summed, so they are exact for any range.
+//! viewers, timeline, finality) come from the same snapshot even while the consumer
+//! commits. A window's numbers are the sum of its rows (every partition and generation);
+//! counters over a range are sums of those. Distinct viewers are always counted from the
+//! viewer weights, never summed: a viewer has a play in a window of one app when their
+//! weights over its rows sum to more than 0 ([`PRESENT`]), and the distinct viewers of a
+//! range are those with a play in at least one of its windows, so they are exact for any
+//! range. A timeline point is final when its window ends at or before the smallest
+//! `final_before` the partitions reported ([`final_before`]).
 
 use super::codec::{counter_from_sql, decode_counts};
 use crate::error::{SqlContext, StoreError};
 use crate::store::{
     AppSummary, Checkpoint, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, TimeRange, TimelinePoint,
-    TopItemsQuery, ratio,
+    TopItemsQuery, clamp_count, ratio,
 };
 use engage_model::rollup::{PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoCounters};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::HashMap;
+
+/// The (window, app, viewer) triples of item `?1` in `[?2, ?3)` whose weights sum to more
+/// than 0 (`{app_clause}` may narrow it to one app). The primary key of
+/// `video_viewer_weights` starts (item, window_start, app, viewer), so this is one range
+/// scan that groups as it goes.
+const PRESENT: &str = "SELECT window_start, app, viewer FROM video_viewer_weights
+     WHERE item = ?1 AND window_start >= ?2 AND window_start < ?3 {app_clause}
+     GROUP BY window_start, app, viewer HAVING SUM(weight) > 0";
+
+/// [`PRESENT`] with its app condition filled in.
+fn present(app_clause: &str) -> String {
+    PRESENT.replace("{app_clause}", app_clause)
+}
+
+/// The smallest `final_before` of the partitions that reported one; None while none did.
+/// Rows migrated from before generations are partition -1, which never reports one.
+pub(crate) fn final_before(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT MIN(final_before) FROM partition_progress WHERE partition_id >= 0")
+        .ctx("prepare the finality query")?
+        .query_row([], |r| r.get(0))
+        .ctx("read the partitions' final_before")
+}
+
+/// One timeline point being summed from its rows (signed until the end).
+struct PointSums {
+    start: i64,
+    end: i64,
+    impressions: i64,
+    plays: i64,
+    engaged_plays: i64,
+    completions: i64,
+    pauses: i64,
+    active_views: i64,
+}
+
+impl PointSums {
+    fn add(&mut self, end: i64, c: &VideoCounters) {
+        self.end = self.end.max(end);
+        self.impressions += c.impressions;
+        self.plays += c.plays;
+        self.engaged_plays += c.engaged_plays;
+        self.completions += c.completions;
+        self.pauses += c.pauses;
+        self.active_views += c.active_views;
+    }
+
+    fn into_point(self, final_before: Option<i64>, unique_viewers: u64) -> TimelinePoint {
+        TimelinePoint {
+            window_start: self.start,
+            window_end: self.end,
+            is_final: final_before.is_some_and(|f| self.end <= f),
+            impressions: clamp_count(self.impressions),
+            plays: clamp_count(self.plays),
+            engaged_plays: clamp_count(self.engaged_plays),
+            unique_viewers,
+            completions: clamp_count(self.completions),
+            pauses: clamp_count(self.pauses),
+            active_views: clamp_count(self.active_views),
+        }
+    }
+}
 
 /// Engagement of one item (all apps, or one) over a range.
 pub(crate) fn item_engagement(conn: &mut Connection, q: &ItemQuery) -> Result<ItemEngagement, StoreError> {
@@ -22,10 +88,10 @@ pub(crate) fn item_engagement(conn: &mut Connection, q: &ItemQuery) -> Result<It
     let (item, from, to, app) = (&q.item, q.range.from_ms, q.range.to_ms, &q.app);
 
     let mut totals = VideoCounters::default();
-    let mut timeline: Vec<TimelinePoint> = Vec::new();
+    let mut points: Vec<PointSums> = Vec::new();
     {
         let sql = format!(
-            "SELECT window_start, window_end, is_final, {COUNTER_COLUMNS} FROM video_windows
+            "SELECT window_start, window_end, {COUNTER_COLUMNS} FROM video_window_rows
              WHERE item = ?1 AND window_start >= ?2 AND window_start < ?3 {app_clause}
              ORDER BY window_start"
         );
@@ -34,48 +100,54 @@ pub(crate) fn item_engagement(conn: &mut Connection, q: &ItemQuery) -> Result<It
         while let Some(row) = rows.next().ctx("read a window row")? {
             let start: i64 = column(row, 0, "window_start")?;
             let end: i64 = column(row, 1, "window_end")?;
-            let is_final: bool = column(row, 2, "is_final")?;
-            let c = read_counters(row, 3)?;
-            match timeline.last_mut() {
-                // Same window, another app: sum into the point.
-                Some(point) if point.window_start == start => {
-                    point.window_end = point.window_end.max(end);
-                    point.is_final &= is_final;
-                    add_point(point, &c);
-                }
+            let c = read_counters(row, 2)?;
+            match points.last_mut() {
+                // Same window, another app, partition or generation: sum into the point.
+                Some(point) if point.start == start => point.add(end, &c),
                 _ => {
-                    let mut point =
-                        TimelinePoint { window_start: start, window_end: end, is_final, ..TimelinePoint::default() };
-                    add_point(&mut point, &c);
-                    timeline.push(point);
+                    let mut point = PointSums {
+                        start,
+                        end,
+                        impressions: 0,
+                        plays: 0,
+                        engaged_plays: 0,
+                        completions: 0,
+                        pauses: 0,
+                        active_views: 0,
+                    };
+                    point.add(end, &c);
+                    points.push(point);
                 }
             }
             totals.merge(&c);
         }
     }
 
-    let viewers_where = format!("WHERE item = ?1 AND window_start >= ?2 AND window_start < ?3 {app_clause}");
+    let present = present(app_clause);
     let unique_viewers = {
-        let sql = format!("SELECT COUNT(DISTINCT viewer) FROM video_viewers {viewers_where}");
+        let sql = format!("SELECT COUNT(DISTINCT viewer) FROM ({present})");
         let mut stmt = tx.prepare_cached(&sql).ctx("prepare the distinct viewer query")?;
         let n: i64 = stmt.query_row(params![item, from, to, app], |r| r.get(0)).ctx("count distinct viewers")?;
         counter_from_sql("unique_viewers", n)?
     };
-    if !timeline.is_empty() {
-        let sql = format!(
-            "SELECT window_start, COUNT(DISTINCT viewer) FROM video_viewers {viewers_where} GROUP BY window_start"
-        );
+    let mut per_window = HashMap::new();
+    if !points.is_empty() {
+        let sql = format!("SELECT window_start, COUNT(DISTINCT viewer) FROM ({present}) GROUP BY window_start");
         let mut stmt = tx.prepare_cached(&sql).ctx("prepare the per-window viewer query")?;
         let mut rows = stmt.query(params![item, from, to, app]).ctx("count viewers per window")?;
-        let mut per_window = HashMap::new();
         while let Some(row) = rows.next().ctx("read a viewer count")? {
             let start: i64 = column(row, 0, "window_start")?;
             per_window.insert(start, counter_from_sql("unique_viewers", column(row, 1, "unique_viewers")?)?);
         }
-        for point in &mut timeline {
-            point.unique_viewers = per_window.get(&point.window_start).copied().unwrap_or(0);
-        }
     }
+    let final_before = final_before(&tx)?;
+    let timeline = points
+        .into_iter()
+        .map(|p| {
+            let unique = per_window.get(&p.start).copied().unwrap_or(0);
+            p.into_point(final_before, unique)
+        })
+        .collect();
     Ok(ItemEngagement::new(q, totals, unique_viewers, timeline))
 }
 
@@ -88,7 +160,7 @@ pub(crate) fn top_items(conn: &mut Connection, q: &TopItemsQuery) -> Result<Vec<
         let mut stmt = tx
             .prepare_cached(
                 "SELECT item, SUM(impressions), SUM(plays), SUM(engaged_plays), SUM(completions)
-                 FROM video_windows WHERE window_start >= ?1 AND window_start < ?2
+                 FROM video_window_rows WHERE window_start >= ?1 AND window_start < ?2
                  GROUP BY item ORDER BY SUM(plays) DESC, item ASC LIMIT ?3",
             )
             .ctx("prepare the top items query")?;
@@ -98,15 +170,12 @@ pub(crate) fn top_items(conn: &mut Connection, q: &TopItemsQuery) -> Result<Vec<
             items.push((item, read_sums(row, 1)?));
         }
     }
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT COUNT(DISTINCT viewer) FROM video_viewers
-             WHERE item = ?1 AND window_start >= ?2 AND window_start < ?3",
-        )
-        .ctx("prepare the distinct viewer query")?;
+    let sql = format!("SELECT COUNT(DISTINCT viewer) FROM ({})", present("AND ?4 IS NULL"));
+    let mut stmt = tx.prepare_cached(&sql).ctx("prepare the distinct viewer query")?;
     let mut out = Vec::with_capacity(items.len());
     for (item, s) in items {
-        let n: i64 = stmt.query_row(params![item, from, to], |r| r.get(0)).ctx("count distinct viewers")?;
+        let no_app: Option<&str> = None;
+        let n: i64 = stmt.query_row(params![item, from, to, no_app], |r| r.get(0)).ctx("count distinct viewers")?;
         out.push(ItemSummary {
             item,
             impressions: s.impressions,
@@ -124,15 +193,12 @@ pub(crate) fn top_items(conn: &mut Connection, q: &TopItemsQuery) -> Result<Vec<
 pub(crate) fn item_apps(conn: &mut Connection, item: &str, range: TimeRange) -> Result<Vec<AppSummary>, StoreError> {
     let tx = conn.transaction().ctx("begin a read")?;
     let (from, to) = (range.from_ms, range.to_ms);
+    let no_app: Option<&str> = None;
     let mut unique = HashMap::new();
     {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT app, COUNT(DISTINCT viewer) FROM video_viewers
-                 WHERE item = ?1 AND window_start >= ?2 AND window_start < ?3 GROUP BY app",
-            )
-            .ctx("prepare the per-app viewer query")?;
-        let mut rows = stmt.query(params![item, from, to]).ctx("count viewers per app")?;
+        let sql = format!("SELECT app, COUNT(DISTINCT viewer) FROM ({}) GROUP BY app", present("AND ?4 IS NULL"));
+        let mut stmt = tx.prepare_cached(&sql).ctx("prepare the per-app viewer query")?;
+        let mut rows = stmt.query(params![item, from, to, no_app]).ctx("count viewers per app")?;
         while let Some(row) = rows.next().ctx("read a viewer count")? {
             let app: String = column(row, 0, "app")?;
             unique.insert(app, counter_from_sql("unique_viewers", column(row, 1, "unique_viewers")?)?);
@@ -141,7 +207,7 @@ pub(crate) fn item_apps(conn: &mut Connection, item: &str, range: TimeRange) -> 
     let mut stmt = tx
         .prepare_cached(
             "SELECT app, SUM(impressions), SUM(plays), SUM(engaged_plays), SUM(completions)
-             FROM video_windows WHERE item = ?1 AND window_start >= ?2 AND window_start < ?3
+             FROM video_window_rows WHERE item = ?1 AND window_start >= ?2 AND window_start < ?3
              GROUP BY app ORDER BY SUM(plays) DESC, app ASC",
         )
         .ctx("prepare the per-app query")?;
@@ -203,11 +269,11 @@ pub(crate) fn checkpoint(conn: &Connection, partition: i32) -> Result<Option<Che
 
 /// Column order `read_counters` expects.
 const COUNTER_COLUMNS: &str = "impressions, plays, engaged_plays, completions, pauses, duplicates, ignored, \
-                               abandons, active_views, retention, exits, seek_from, seek_to";
+                               orphans, abandons, active_views, retention, exits, seek_from, seek_to";
 
 /// Decodes the [`COUNTER_COLUMNS`] starting at column `at`.
 fn read_counters(row: &Row<'_>, at: usize) -> Result<VideoCounters, StoreError> {
-    let n = |i: usize, what: &'static str| counter_from_sql(what, column(row, at + i, what)?);
+    let n = |i: usize, what: &'static str| column::<i64>(row, at + i, what);
     let counts = |i: usize, what: &'static str, len: usize| {
         let blob = row
             .get_ref(at + i)
@@ -223,25 +289,17 @@ fn read_counters(row: &Row<'_>, at: usize) -> Result<VideoCounters, StoreError> 
         pauses: n(4, "pauses")?,
         duplicates: n(5, "duplicates")?,
         ignored: n(6, "ignored")?,
-        abandons: n(7, "abandons")?,
-        active_views: n(8, "active_views")?,
-        retention: counts(9, "retention", RETENTION_SEGMENTS)?,
-        exits: counts(10, "exits", PERCENT_POSITIONS)?,
-        seek_from: counts(11, "seek_from", PERCENT_POSITIONS)?,
-        seek_to: counts(12, "seek_to", PERCENT_POSITIONS)?,
+        orphans: n(7, "orphans")?,
+        abandons: n(8, "abandons")?,
+        active_views: n(9, "active_views")?,
+        retention: counts(10, "retention", RETENTION_SEGMENTS)?,
+        exits: counts(11, "exits", PERCENT_POSITIONS)?,
+        seek_from: counts(12, "seek_from", PERCENT_POSITIONS)?,
+        seek_to: counts(13, "seek_to", PERCENT_POSITIONS)?,
     })
 }
 
-fn add_point(point: &mut TimelinePoint, c: &VideoCounters) {
-    point.impressions += c.impressions;
-    point.plays += c.plays;
-    point.engaged_plays += c.engaged_plays;
-    point.completions += c.completions;
-    point.pauses += c.pauses;
-    point.active_views += c.active_views;
-}
-
-/// The summed counters of a summary row.
+/// The summed counters of a summary row (sums over generations, as the API shows them).
 struct Sums {
     impressions: u64,
     plays: u64,
@@ -251,7 +309,7 @@ struct Sums {
 
 /// Reads `SUM(impressions), SUM(plays), SUM(engaged_plays), SUM(completions)` from column `at`.
 fn read_sums(row: &Row<'_>, at: usize) -> Result<Sums, StoreError> {
-    let n = |i: usize, what: &'static str| counter_from_sql(what, column(row, at + i, what)?);
+    let n = |i: usize, what: &'static str| column::<i64>(row, at + i, what).map(clamp_count);
     Ok(Sums {
         impressions: n(0, "impressions")?,
         plays: n(1, "plays")?,

@@ -31,6 +31,35 @@
 //!   row with one at least as new, and a checkpoint only moves forward, so a stale writer (a
 //!   consumer that lost its partition in a rebalance but still commits) cannot roll back
 //!   what the partition's new owner wrote.
+//!
+//! # Version 4: rows that sum (generations), finality, the archive
+//! A window's numbers are now the sum of its rows: one row per (window, consumer partition,
+//! generation), each versioned like before (see [`engage_model::rollup`]). SQLite cannot
+//! change a primary key in place, so the three window tables are replaced by new ones and
+//! their rows copied over, in the migration's one transaction:
+//! - `video_window_rows`: key (item, window_start, app, partition_id, generation); signed
+//!   INTEGER counters (no `CHECK >= 0`: one generation may retract what another counted),
+//!   `orphans` new, signed count arrays (codec format 2). No `is_final`: finality is computed.
+//! - `video_viewer_weights`: key (item, window_start, app, viewer, partition_id, generation)
+//!   with a signed `weight` and a version. A viewer has a play in a window when their weights
+//!   over all rows of (item, app, window) sum to more than 0.
+//! - `page_view_rows`: key (kind, name, window_start, partition_id, generation).
+//! - `partition_progress`: per consumer partition, the highest watermark and
+//!   `final_before` any batch reported (they never move back). A timeline point is final
+//!   when its window ends at or before the smallest `final_before` of the partitions that
+//!   have one; with none, nothing is final.
+//! - `archived_states`: engine states (partition_id, 16-byte key, version) kept until the
+//!   partition's watermark passes their `expires_at` (deleted by the commit that sees it).
+//!
+//! What happens to windows written before: every `video_windows` row becomes the row of
+//! generation 0 of partition -1 (counts and blobs unchanged; format-1 blobs are still
+//! read), every `video_viewers` row a weight-1 row of generation 0 of partition -1, every
+//! `page_views` row likewise; then the old tables are dropped. So old windows answer the
+//! same counts and distinct viewers as before, and late data of the new pipeline adds
+//! generations of real partitions to them. Their stored `is_final` is dropped: partition
+//! -1 never reports a watermark and never blocks finality, so an old window is final once
+//! the partitions of the new pipeline report a `final_before` past its end (and, like any
+//! window, not before any partition reported one).
 
 use crate::error::{SqlContext, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
@@ -39,8 +68,9 @@ use std::time::Duration;
 /// How long a statement waits for a lock held by another connection before failing.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Every migration, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, super::analytics::V2, V3];
+/// Every migration, in order; migration `i` brings the schema to version `i + 1` (public so
+/// tests can build a database of an older version and check what migrating it keeps).
+pub const MIGRATIONS: &[&str] = &[V1, super::analytics::V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -103,6 +133,90 @@ ALTER TABLE video_windows ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE session_windows ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE session_summaries ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE page_views ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+";
+
+const V4: &str = "
+CREATE TABLE video_window_rows (
+    item          TEXT    NOT NULL,
+    app           TEXT    NOT NULL,
+    window_start  INTEGER NOT NULL,
+    partition_id  INTEGER NOT NULL,
+    generation    INTEGER NOT NULL CHECK (generation >= 0),
+    window_end    INTEGER NOT NULL,
+    impressions   INTEGER NOT NULL,
+    plays         INTEGER NOT NULL,
+    engaged_plays INTEGER NOT NULL,
+    completions   INTEGER NOT NULL,
+    pauses        INTEGER NOT NULL,
+    duplicates    INTEGER NOT NULL,
+    ignored       INTEGER NOT NULL,
+    orphans       INTEGER NOT NULL,
+    abandons      INTEGER NOT NULL,
+    active_views  INTEGER NOT NULL,
+    retention     BLOB    NOT NULL,
+    exits         BLOB    NOT NULL,
+    seek_from     BLOB    NOT NULL,
+    seek_to       BLOB    NOT NULL,
+    version       INTEGER NOT NULL,
+    PRIMARY KEY (item, window_start, app, partition_id, generation),
+    CHECK (window_end > window_start)
+);
+CREATE INDEX video_window_rows_by_start ON video_window_rows (window_start);
+INSERT INTO video_window_rows (item, app, window_start, partition_id, generation, window_end,
+    impressions, plays, engaged_plays, completions, pauses, duplicates, ignored, orphans, abandons, active_views,
+    retention, exits, seek_from, seek_to, version)
+SELECT item, app, window_start, -1, 0, window_end,
+    impressions, plays, engaged_plays, completions, pauses, duplicates, ignored, 0, abandons, active_views,
+    retention, exits, seek_from, seek_to, version
+FROM video_windows;
+DROP TABLE video_windows;
+
+CREATE TABLE video_viewer_weights (
+    item         TEXT    NOT NULL,
+    app          TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    viewer       INTEGER NOT NULL,
+    partition_id INTEGER NOT NULL,
+    generation   INTEGER NOT NULL CHECK (generation >= 0),
+    weight       INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    PRIMARY KEY (item, window_start, app, viewer, partition_id, generation)
+) WITHOUT ROWID;
+INSERT INTO video_viewer_weights (item, app, window_start, viewer, partition_id, generation, weight, version)
+SELECT item, app, window_start, viewer, -1, 0, 1, 0 FROM video_viewers;
+DROP TABLE video_viewers;
+
+CREATE TABLE page_view_rows (
+    kind         TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    partition_id INTEGER NOT NULL,
+    generation   INTEGER NOT NULL CHECK (generation >= 0),
+    window_end   INTEGER NOT NULL,
+    views        INTEGER NOT NULL CHECK (views >= 0),
+    version      INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, window_start, partition_id, generation)
+);
+INSERT INTO page_view_rows (kind, name, window_start, partition_id, generation, window_end, views, version)
+SELECT kind, name, window_start, -1, 0, window_end, views, version FROM page_views;
+DROP TABLE page_views;
+
+CREATE TABLE partition_progress (
+    partition_id INTEGER NOT NULL PRIMARY KEY,
+    watermark    INTEGER,
+    final_before INTEGER,
+    updated_at   INTEGER NOT NULL
+);
+
+CREATE TABLE archived_states (
+    partition_id INTEGER NOT NULL,
+    key          BLOB    NOT NULL CHECK (length(key) = 16),
+    version      INTEGER NOT NULL CHECK (version >= 0),
+    expires_at   INTEGER NOT NULL,
+    state        BLOB    NOT NULL,
+    PRIMARY KEY (partition_id, key, version)
+);
+CREATE INDEX archived_states_by_expiry ON archived_states (partition_id, expires_at);
 ";
 
 /// Settings of the writer connection: WAL (readers never wait for the writer), NORMAL

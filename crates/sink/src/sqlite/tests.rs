@@ -4,29 +4,29 @@ use super::*;
 use crate::store::TimelinePoint;
 use engage_model::rollup::{PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoCounters, VideoWindow};
 
-const MIN: i64 = 60_000;
+pub(super) const MIN: i64 = 60_000;
 
-fn open() -> (tempfile::TempDir, SqliteStore) {
+pub(super) fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("engage.db")).unwrap();
     (dir, store)
 }
 
-/// A window of `item`/`app` starting at minute `minute`, with `plays` plays (2 impressions
-/// per play, all engaged) and the given new viewers.
-fn window(item: &str, app: &str, minute: i64, plays: u64, viewers: &[u64]) -> VideoWindow {
+/// Generation 0 of a window of `item`/`app` starting at minute `minute`, with `plays` plays
+/// (2 impressions per play, all engaged) and the given viewers (weight 1 each).
+pub(super) fn window(item: &str, app: &str, minute: i64, plays: i64, viewers: &[u64]) -> VideoWindow {
     VideoWindow {
         item: item.into(),
         app: app.into(),
         window_start_ms: minute * MIN,
         window_end_ms: (minute + 1) * MIN,
-        is_final: false,
+        generation: 0,
         counters: VideoCounters { impressions: 2 * plays, plays, engaged_plays: plays, ..VideoCounters::default() },
-        new_viewers: viewers.to_vec(),
+        viewers: viewers.iter().map(|&v| (v, 1)).collect(),
     }
 }
 
-fn batch(partition: i32, next_offset: u64, windows: Vec<VideoWindow>) -> CommitBatch {
+pub(super) fn batch(partition: i32, next_offset: u64, windows: Vec<VideoWindow>) -> CommitBatch {
     CommitBatch {
         partition,
         next_offset,
@@ -48,11 +48,11 @@ fn rejected(id: u8, at: i64) -> RejectedRow {
     }
 }
 
-fn query(item: &str, app: Option<&str>, range: TimeRange) -> ItemQuery {
+pub(super) fn query(item: &str, app: Option<&str>, range: TimeRange) -> ItemQuery {
     ItemQuery { item: item.into(), app: app.map(Into::into), range }
 }
 
-async fn engagement(store: &SqliteStore, item: &str) -> ItemEngagement {
+pub(super) async fn engagement(store: &SqliteStore, item: &str) -> ItemEngagement {
     store.item_engagement(&query(item, None, TimeRange::ALL)).await.unwrap()
 }
 
@@ -60,10 +60,9 @@ async fn engagement(store: &SqliteStore, item: &str) -> ItemEngagement {
 async fn commit_and_read_back_exact_numbers() {
     let (_dir, store) = open();
     let mut w = window("v1", "Acme/Player", 10, 4, &[11, 12, 13]);
-    w.is_final = true;
     let c = &mut w.counters;
     (c.impressions, c.engaged_plays, c.completions, c.pauses) = (5, 3, 1, 7);
-    (c.duplicates, c.ignored, c.abandons, c.active_views) = (2, 6, 1, 3);
+    (c.duplicates, c.ignored, c.abandons, c.active_views, c.orphans) = (2, 6, 1, 3, 4);
     c.retention[0] = 3;
     c.retention[1] = 2;
     c.retention[99] = 1;
@@ -71,12 +70,15 @@ async fn commit_and_read_back_exact_numbers() {
     c.exits[42] = 1;
     c.seek_from[10] = 2;
     c.seek_to[90] = 2;
-    store.commit(batch(0, 17, vec![w]).into()).await.unwrap();
+    // The partition reports windows ending by minute 11 final: this one is.
+    let b = CommitBatch { watermark_ms: Some(20 * MIN), final_before_ms: Some(11 * MIN), ..batch(0, 17, vec![w]) };
+    store.commit(b.into()).await.unwrap();
 
     let e = engagement(&store, "v1").await;
     assert_eq!((e.item.as_str(), e.app.as_deref(), e.from, e.to), ("v1", None, i64::MIN, i64::MAX));
     assert_eq!((e.impressions, e.plays, e.engaged_plays, e.unique_viewers), (5, 4, 3, 3));
     assert_eq!((e.completions, e.pauses, e.duplicates, e.ignored, e.abandons), (1, 7, 2, 6, 1));
+    assert_eq!(e.orphan_events, 4);
     assert_eq!(e.play_rate, Some(0.8));
     assert_eq!(e.completion_rate, Some(1.0 / 3.0));
     assert_eq!(e.avg_percent_watched, Some(2.0));
@@ -104,6 +106,7 @@ async fn commit_and_read_back_exact_numbers() {
     let json = serde_json::to_value(&e).unwrap();
     assert_eq!(json["app"], serde_json::Value::Null);
     assert_eq!(json["timeline"][0]["final"], true);
+    assert_eq!(json["orphan_events"], 4);
 }
 
 #[tokio::test]
@@ -143,18 +146,18 @@ async fn replays_and_rewrites_never_double_count() {
     assert_eq!(engagement(&store, "v1").await, before, "same batch twice");
     assert_eq!((before.plays, before.impressions, before.unique_viewers), (4, 8, 2));
 
-    // The window changes: its new full state replaces the old row; only new viewers ship.
-    let mut grown = window("v1", "a", 0, 5, &[3]);
-    grown.is_final = true;
-    store.commit(batch(0, 9, vec![grown.clone()]).into()).await.unwrap();
-    store.commit(batch(0, 9, vec![grown]).into()).await.unwrap();
+    // The window changes: its new full state replaces the old row; only changed weights ship.
+    let grown = CommitBatch { final_before_ms: Some(MIN), ..batch(0, 9, vec![window("v1", "a", 0, 5, &[3])]) };
+    store.commit(grown.clone().into()).await.unwrap();
+    store.commit(grown.into()).await.unwrap();
     let after = engagement(&store, "v1").await;
     assert_eq!((after.plays, after.impressions, after.unique_viewers), (6, 12, 3));
     assert_eq!(after.timeline[0].plays, 5);
     assert!(after.timeline[0].is_final);
+    assert!(!after.timeline[1].is_final, "ends after final_before");
     assert_eq!(after.timeline[0].unique_viewers, 3);
 
-    // A rewrite without new viewers keeps the ones already stored.
+    // A rewrite without changed weights keeps the ones already stored.
     store.commit(batch(0, 10, vec![window("v1", "a", 0, 5, &[])]).into()).await.unwrap();
     assert_eq!(engagement(&store, "v1").await.unique_viewers, 3);
 }
@@ -314,18 +317,14 @@ async fn ranges_include_from_and_exclude_to() {
 #[tokio::test]
 async fn the_app_filter_selects_one_application() {
     let (_dir, store) = open();
-    let mut other = window("v1", "b", 0, 5, &[1, 9]);
-    other.is_final = true;
+    let other = window("v1", "b", 0, 5, &[1, 9]);
     store.commit(batch(0, 1, vec![window("v1", "a", 0, 2, &[1, 2]), other]).into()).await.unwrap();
     let a = store.item_engagement(&query("v1", Some("a"), TimeRange::ALL)).await.unwrap();
     assert_eq!((a.app.as_deref(), a.plays, a.impressions, a.unique_viewers), (Some("a"), 2, 4, 2));
-    assert!(!a.timeline[0].is_final);
     let b = store.item_engagement(&query("v1", Some("b"), TimeRange::ALL)).await.unwrap();
     assert_eq!((b.plays, b.unique_viewers), (5, 2));
-    assert!(b.timeline[0].is_final);
     let all = engagement(&store, "v1").await;
     assert_eq!((all.plays, all.unique_viewers, all.timeline.len()), (7, 3, 1));
-    assert!(!all.timeline[0].is_final, "final only when every app's row is");
     let none = store.item_engagement(&query("v1", Some("c"), TimeRange::ALL)).await.unwrap();
     assert_eq!((none.plays, none.timeline.len()), (0, 0));
 }
@@ -419,10 +418,10 @@ async fn a_corrupt_row_is_an_error_not_a_panic() {
     let (dir, store) = open();
     store.commit(batch(0, 1, vec![window("v1", "a", 0, 1, &[1])]).into()).await.unwrap();
     let raw = Connection::open(dir.path().join("engage.db")).unwrap();
-    raw.execute("UPDATE video_windows SET exits = x'0105'", []).unwrap();
+    raw.execute("UPDATE video_window_rows SET exits = x'0105'", []).unwrap();
     let err = store.item_engagement(&query("v1", None, TimeRange::ALL)).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { what: "exits", .. }), "{err}");
-    raw.execute("UPDATE video_windows SET exits = 'text'", []).unwrap();
+    raw.execute("UPDATE video_window_rows SET exits = 'text'", []).unwrap();
     let err = store.item_engagement(&query("v1", None, TimeRange::ALL)).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { what: "exits", .. }), "{err}");
 }
@@ -433,7 +432,7 @@ async fn reads_do_not_wait_for_an_open_write() {
     store.commit(batch(0, 1, vec![window("v1", "a", 0, 1, &[1])]).into()).await.unwrap();
     // Leave the writer in the middle of an uncommitted transaction holding the write lock.
     let writer = |sql: &str| store.writer.lock().unwrap().execute_batch(sql).unwrap();
-    writer("BEGIN IMMEDIATE; UPDATE video_windows SET plays = 50;");
+    writer("BEGIN IMMEDIATE; UPDATE video_window_rows SET plays = 50;");
     let read = tokio::time::timeout(std::time::Duration::from_secs(2), engagement(&store, "v1")).await;
     assert_eq!(read.expect("the read waited for the writer").plays, 1, "uncommitted rows are invisible");
     writer("ROLLBACK");

@@ -1,18 +1,21 @@
 //! A deterministic workload of consumer batches: what the window engine would hand a store
-//! over a few minutes of a busy pipeline (full-state rewrites of the same windows with
-//! rising versions, viewers arriving across windows, finals, rejected inputs with equal
-//! receive times, webinar windows emptied by out-of-order events, replays), and the set of
-//! read questions that covers every `Store` read method, ranges, limits and misses.
+//! over a few minutes of a busy pipeline with late data, from two partitions: full-state
+//! rewrites of window generations with rising versions, late generations of windows the
+//! engine already let go (some retracting counts and viewers), viewers arriving across
+//! windows, apps and partitions, watermarks and `final_before` per partition, archived
+//! states, rejected inputs with equal receive times, webinar windows emptied by
+//! out-of-order events, page view generations, replays; and the set of read questions that
+//! covers every `Store` read method, ranges, limits and misses.
 
 #![allow(dead_code)]
 
-use engage_model::rollup::{PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoCounters, VideoWindow};
+use engage_model::rollup::{ArchivedState, PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoCounters, VideoWindow};
 use engage_model::webinar::{PageViewWindow, SessionSummary, SessionWindow, SessionWindowCounts};
 use engage_sink::{
     AnalyticsRow, CommitBatch, ItemQuery, RejectedRow, Store, StoreError, TimeRange, TopItemsQuery, UserTraits,
 };
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The workload's start: the hour before the current one (a window boundary). Recent, so
 /// rows with a receive time stay inside the raw-data TTL of the ClickHouse schema.
@@ -27,75 +30,161 @@ pub const MINUTE: i64 = 60_000;
 pub const ITEMS: &[&str] = &["s1iTEmiD251a", "item-b", "item-c", "item-d", "élément-e"];
 pub const APPS: &[&str] = &["CompanyName/AppName 2.3", "Chrome", "Firefox"];
 pub const SESSIONS: &[&str] = &["webinar-42", "webinar-7", "webinar-x"];
+/// The consumer partitions writing the workload.
+pub const PARTITIONS: &[i32] = &[0, 1];
+/// How long the engine holds a window after it ends, in windows; a later touch opens a new
+/// generation of it.
+const HOLD: i64 = 2;
 
-/// `batches` consumer batches from `seed`, offsets rising by 10 from 10.
+/// (item, app, window start relative to t0).
+type WindowKey = (usize, usize, i64);
+
+/// One generation of one window in one partition: its full state and viewer weights.
+#[derive(Default)]
+struct Generation {
+    counters: VideoCounters,
+    weights: BTreeMap<u64, i64>,
+}
+
+/// What the engines of all partitions have written so far.
+#[derive(Default)]
+struct VideoState {
+    /// Every generation ever opened: (partition, window, generation).
+    generations: BTreeMap<(i32, WindowKey, u64), Generation>,
+    /// The generation each partition holds in memory per window.
+    open: BTreeMap<(i32, WindowKey), u64>,
+    /// Per window, the sum over all rows (to keep retractions honest: sums never go below 0).
+    totals: BTreeMap<WindowKey, VideoCounters>,
+    /// Per window, each viewer's summed weight.
+    viewers: BTreeMap<WindowKey, BTreeMap<u64, i64>>,
+}
+
+impl VideoState {
+    /// One batch of partition `p` at `offset`, when the newest window is `now_window`.
+    fn step(&mut self, rng: &mut fastrand::Rng, p: i32, offset: u64, now_window: i64) -> Vec<VideoWindow> {
+        // Windows older than the hold leave memory.
+        self.open.retain(|(partition, key), _| *partition != p || key.2 >= now_window - HOLD * MINUTE);
+        let mut touched: BTreeMap<(WindowKey, u64), BTreeSet<u64>> = BTreeMap::new();
+        for _ in 0..rng.usize(2..7) {
+            // Mostly recent windows; now and then one the engine let go (late data), most
+            // often one already written, sometimes to retract some of what it counted.
+            let gone: Vec<WindowKey> =
+                self.totals.keys().filter(|k| k.2 < now_window - HOLD * MINUTE).copied().collect();
+            let key = match rng.u8(..3) {
+                0 if !gone.is_empty() => gone[rng.usize(..gone.len())],
+                0 => (rng.usize(..ITEMS.len()), rng.usize(..APPS.len()), now_window - rng.i64(3..9) * MINUTE),
+                _ => (rng.usize(..ITEMS.len()), rng.usize(..APPS.len()), now_window - rng.i64(0..3) * MINUTE),
+            };
+            let back = (now_window - key.2) / MINUTE;
+            let generation = *self.open.entry((p, key)).or_insert(offset);
+            let g = self.generations.entry((p, key, generation)).or_default();
+            let total = self.totals.entry(key).or_default();
+            let changed = touched.entry((key, generation)).or_default();
+            let retract = back > HOLD && rng.u8(..3) != 0;
+            let add = |mine: &mut i64, sum: &mut i64, n: i64| {
+                let n = if retract { -(n.min(*sum)) } else { n };
+                *mine += n;
+                *sum += n;
+            };
+            let c = &mut g.counters;
+            let plays = rng.i64(0..3);
+            add(&mut c.impressions, &mut total.impressions, rng.i64(0..4));
+            add(&mut c.plays, &mut total.plays, plays);
+            add(&mut c.engaged_plays, &mut total.engaged_plays, plays.min(rng.i64(0..3)));
+            add(&mut c.completions, &mut total.completions, rng.i64(0..2));
+            add(&mut c.pauses, &mut total.pauses, rng.i64(0..3));
+            add(&mut c.duplicates, &mut total.duplicates, rng.i64(0..2));
+            add(&mut c.ignored, &mut total.ignored, rng.i64(0..2));
+            add(&mut c.orphans, &mut total.orphans, rng.i64(0..2));
+            add(&mut c.abandons, &mut total.abandons, rng.i64(0..2));
+            add(&mut c.active_views, &mut total.active_views, rng.i64(0..3));
+            for _ in 0..rng.usize(0..6) {
+                let (r, e) = (rng.usize(..RETENTION_SEGMENTS), rng.usize(..PERCENT_POSITIONS));
+                let (f, t) = (rng.usize(..PERCENT_POSITIONS), rng.usize(..PERCENT_POSITIONS));
+                add(&mut c.retention[r], &mut total.retention[r], 1);
+                add(&mut c.exits[e], &mut total.exits[e], 1);
+                add(&mut c.seek_from[f], &mut total.seek_from[f], 1);
+                add(&mut c.seek_to[t], &mut total.seek_to[t], 1);
+            }
+            // Viewers come from a small pool, so windows, apps and partitions share them
+            // (exact uniques over a range are not sums); some keys use the top bit (u64
+            // beyond i64). A retraction takes back a play of a viewer present in the window.
+            let sums = self.viewers.entry(key).or_default();
+            if retract {
+                let present: Vec<u64> = sums.iter().filter(|(_, w)| **w > 0).map(|(v, _)| *v).collect();
+                if !present.is_empty() {
+                    let v = present[rng.usize(..present.len())];
+                    *g.weights.entry(v).or_default() -= 1;
+                    *sums.entry(v).or_default() -= 1;
+                    changed.insert(v);
+                }
+            } else {
+                for _ in 0..plays {
+                    let v = rng.u64(0..40) | if rng.bool() { 1 << 63 } else { 0 };
+                    *g.weights.entry(v).or_default() += 1;
+                    *sums.entry(v).or_default() += 1;
+                    changed.insert(v);
+                }
+            }
+        }
+        touched
+            .into_iter()
+            .map(|((key, generation), changed)| {
+                let g = &self.generations[&(p, key, generation)];
+                let (item, app, start) = key;
+                VideoWindow {
+                    item: ITEMS[item].into(),
+                    app: APPS[app].into(),
+                    window_start_ms: t0() + start,
+                    window_end_ms: t0() + start + MINUTE,
+                    generation,
+                    counters: g.counters.clone(),
+                    viewers: changed.into_iter().map(|v| (v, g.weights.get(&v).copied().unwrap_or(0))).collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// `batches` consumer batches from `seed`, alternating partitions, each partition's
+/// offsets rising by 10 from 10.
 pub fn batches(seed: u64, batches: usize) -> Vec<CommitBatch> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut windows: BTreeMap<(usize, usize, i64), (VideoCounters, BTreeSet<u64>)> = BTreeMap::new();
+    let mut video = VideoState::default();
     let mut sessions: BTreeMap<(usize, i64), SessionWindowCounts> = BTreeMap::new();
     let mut summaries: BTreeMap<usize, SessionSummary> = BTreeMap::new();
-    let mut pages: BTreeMap<(usize, i64), u64> = BTreeMap::new();
+    let mut pages: BTreeMap<(i32, usize, i64, u64), u64> = BTreeMap::new();
+    let mut page_open: BTreeMap<(i32, usize, i64), u64> = BTreeMap::new();
     let mut out = Vec::with_capacity(batches);
     for b in 0..batches {
-        let next_offset = 10 * (b as u64 + 1);
-        // Time advances with the batches; windows older than 5 minutes are final.
-        let now_window = (b as i64 / 2) * MINUTE;
-        let final_before = now_window - 5 * MINUTE;
+        let partition = PARTITIONS[b % PARTITIONS.len()];
+        let next_offset = 10 * (b as u64 / PARTITIONS.len() as u64 + 1);
+        // Time advances with the batches; partition 1 runs a minute behind.
+        let now_window = (b as i64 / 2) * MINUTE - i64::from(partition) * MINUTE;
         let mut batch = CommitBatch {
-            partition: 0,
+            partition,
             next_offset,
             snapshot: Some(vec![b as u8; 1 + b % 7]),
+            windows: video.step(&mut rng, partition, next_offset, now_window),
+            watermark_ms: Some(t0() + now_window + MINUTE / 2),
+            final_before_ms: (b % 5 != 1).then_some(t0() + now_window - 3 * MINUTE),
             ..CommitBatch::default()
         };
-        for _ in 0..rng.usize(3..9) {
-            let key = (rng.usize(..ITEMS.len()), rng.usize(..APPS.len()), now_window - rng.i64(0..4) * MINUTE);
-            let (c, viewers) = windows.entry(key).or_insert_with(|| (VideoCounters::default(), BTreeSet::new()));
-            c.impressions += rng.u64(0..4);
-            let plays = rng.u64(0..3);
-            c.plays += plays;
-            c.engaged_plays += plays.min(rng.u64(0..3));
-            c.completions += rng.u64(0..2);
-            c.pauses += rng.u64(0..3);
-            c.duplicates += rng.u64(0..2);
-            c.ignored += rng.u64(0..2);
-            c.abandons += rng.u64(0..2);
-            c.active_views = c.active_views.max(rng.u64(0..6));
-            for _ in 0..rng.usize(0..6) {
-                c.retention[rng.usize(..RETENTION_SEGMENTS)] += 1;
-                c.exits[rng.usize(..PERCENT_POSITIONS)] += 1;
-                c.seek_from[rng.usize(..PERCENT_POSITIONS)] += 1;
-                c.seek_to[rng.usize(..PERCENT_POSITIONS)] += 1;
+        // Archived states: one state per (key, version) (versions of a partition's batches
+        // never overlap), expiring after a day: beyond every watermark (SQLite's expiry) and
+        // the clock (ClickHouse's TTL), so both stores keep them all.
+        let mut archived_keys = BTreeSet::new();
+        for _ in 0..rng.usize(0..3) {
+            let (key, version) = (rng.u8(0..6), next_offset - rng.u64(0..5));
+            if archived_keys.insert((key, version)) {
+                batch.archived.push(ArchivedState {
+                    key: [key; 16],
+                    version,
+                    expires_at_ms: t0() + now_window + rng.i64(0..60) * MINUTE + 86_400_000,
+                    state: vec![partition as u8, b as u8, rng.u8(..)],
+                });
             }
-            // Viewers come from a small pool, so windows and apps share them (exact uniques
-            // over a range are not sums); some keys use the top bit (u64 beyond i64).
-            let new_viewers: Vec<u64> = (0..plays)
-                .map(|_| rng.u64(0..40) | if rng.bool() { 1 << 63 } else { 0 })
-                .filter(|v| viewers.insert(*v))
-                .collect();
-            let (item, app, start) = key;
-            batch.windows.push(VideoWindow {
-                item: ITEMS[item].into(),
-                app: APPS[app].into(),
-                window_start_ms: t0() + start,
-                window_end_ms: t0() + start + MINUTE,
-                is_final: start < final_before,
-                counters: c.clone(),
-                new_viewers,
-            });
         }
-        // Windows turning final are rewritten once more, unchanged but final.
-        for (&(item, app, start), (c, _)) in windows.iter().filter(|(k, _)| k.2 == final_before - MINUTE) {
-            batch.windows.push(VideoWindow {
-                item: ITEMS[item].into(),
-                app: APPS[app].into(),
-                window_start_ms: t0() + start,
-                window_end_ms: t0() + start + MINUTE,
-                is_final: true,
-                counters: c.clone(),
-                new_viewers: Vec::new(),
-            });
-        }
-        dedup_windows(&mut batch.windows);
         for i in 0..rng.usize(0..4) {
             // Equal receive times: the order falls back to the event id, descending.
             let received_at_ms = t0() + now_window + rng.i64(0..3) * 1000;
@@ -103,31 +192,36 @@ pub fn batches(seed: u64, batches: usize) -> Vec<CommitBatch> {
                 event_id: vec![b as u8, i as u8, rng.u8(..)],
                 received_at_ms,
                 route: "/ping/dot.gif".into(),
-                reason_code: if rng.bool() { "invalid_progress" } else { "late_event" }.into(),
+                reason_code: if rng.bool() { "invalid_progress" } else { "beyond_horizon" }.into(),
                 reason: format!("reason {b}.{i}: ünïcödé ok"),
                 input: format!("item=X&ts={received_at_ms}&progress=35&event=update"),
                 truncated: rng.bool(),
             });
         }
-        webinar_step(&mut rng, &mut batch, b, now_window, final_before, &mut sessions, &mut summaries);
+        // Webinar sessions live in partition 0 (a key lives in one partition).
+        if partition == 0 {
+            webinar_step(&mut rng, &mut batch, b, now_window, now_window - 5 * MINUTE, &mut sessions, &mut summaries);
+        }
+        // Page views: generations like video windows (one held per page and window).
+        page_open.retain(|&(p, _, start), _| p != partition || start >= now_window - HOLD * MINUTE);
+        let mut touched = BTreeSet::new();
         for _ in 0..rng.usize(0..3) {
-            let key = (rng.usize(..2), now_window);
-            let views = pages.entry(key).or_insert(0);
-            *views += rng.u64(1..4);
+            let start = now_window - if rng.u8(..4) == 0 { 4 * MINUTE } else { 0 };
+            let kind = rng.usize(..2);
+            let generation = *page_open.entry((partition, kind, start)).or_insert(next_offset);
+            *pages.entry((partition, kind, start, generation)).or_default() += rng.u64(1..4);
+            touched.insert((partition, kind, start, generation));
+        }
+        for key @ (_, kind, start, generation) in touched {
             batch.page_views.push(PageViewWindow {
-                kind: if key.0 == 0 { "page" } else { "screen" }.into(),
-                name: format!("Home {}", key.0),
-                window_start_ms: t0() + now_window,
-                window_end_ms: t0() + now_window + MINUTE,
-                is_final: false,
-                views: *views,
+                kind: if kind == 0 { "page" } else { "screen" }.into(),
+                name: format!("Home {kind}"),
+                window_start_ms: t0() + start,
+                window_end_ms: t0() + start + MINUTE,
+                generation,
+                views: pages[&key],
             });
         }
-        // One row per key, the latest (as the engine flushes them).
-        let mut seen = BTreeSet::new();
-        batch.page_views.reverse();
-        batch.page_views.retain(|p| seen.insert((p.kind.clone(), p.name.clone(), p.window_start_ms)));
-        batch.page_views.reverse();
         for i in 0..rng.usize(0..3) {
             let at = t0() + now_window + rng.i64(0..2) * 1000;
             let event_id = vec![0xee, b as u8, i as u8];
@@ -158,27 +252,6 @@ pub fn batches(seed: u64, batches: usize) -> Vec<CommitBatch> {
         out.push(batch);
     }
     out
-}
-
-/// A batch holds one row per key (the engine flushes each changed window once): keep the last.
-fn dedup_windows(windows: &mut Vec<VideoWindow>) {
-    let mut last: HashMap<(String, String, i64), usize> = HashMap::new();
-    for (i, w) in windows.iter().enumerate() {
-        last.insert((w.item.clone(), w.app.clone(), w.window_start_ms), i);
-    }
-    let mut merged_viewers: HashMap<(String, String, i64), Vec<u64>> = HashMap::new();
-    for w in windows.iter() {
-        merged_viewers.entry((w.item.clone(), w.app.clone(), w.window_start_ms)).or_default().extend(&w.new_viewers);
-    }
-    let mut i = 0;
-    windows.retain(|w| {
-        let keep = last[&(w.item.clone(), w.app.clone(), w.window_start_ms)] == i;
-        i += 1;
-        keep
-    });
-    for w in windows.iter_mut() {
-        w.new_viewers = merged_viewers.remove(&(w.item.clone(), w.app.clone(), w.window_start_ms)).unwrap_or_default();
-    }
 }
 
 fn webinar_step(
@@ -236,6 +309,24 @@ fn webinar_step(
     }
 }
 
+/// What a run of batches exercises: (windows with several generations in a partition,
+/// rows with a negative count, viewer weights of 0 or less, archived states, batches
+/// without a final_before).
+pub fn coverage(batches: &[CommitBatch]) -> (usize, usize, usize, usize, usize) {
+    let windows = || batches.iter().flat_map(|b| b.windows.iter().map(move |w| (b.partition, w)));
+    let mut generations: BTreeMap<(i32, &str, &str, i64), BTreeSet<u64>> = BTreeMap::new();
+    for (p, w) in windows() {
+        generations.entry((p, &w.item, &w.app, w.window_start_ms)).or_default().insert(w.generation);
+    }
+    let regenerated = generations.values().filter(|g| g.len() > 1).count();
+    let negative =
+        windows().filter(|(_, w)| w.counters.plays < 0 || w.counters.retention.iter().any(|n| *n < 0)).count();
+    let weights = windows().flat_map(|(_, w)| w.viewers.iter()).filter(|(_, weight)| *weight <= 0).count();
+    let archived = batches.iter().map(|b| b.archived.len()).sum();
+    let unfinal = batches.iter().filter(|b| b.final_before_ms.is_none()).count();
+    (regenerated, negative, weights, archived, unfinal)
+}
+
 /// The ranges every range question is asked with: all, bounded, open on either side, empty.
 pub fn ranges() -> Vec<TimeRange> {
     vec![
@@ -283,10 +374,15 @@ pub async fn answers(store: &dyn Store) -> Result<BTreeMap<String, Value>, Store
     for id in SESSIONS.iter().copied().chain(["missing-session"]) {
         put(format!("session_engagement/{id}"), json!(store.session_engagement(id).await?));
     }
-    for partition in [0, 1] {
+    for partition in [0, 1, 2] {
         let cp =
             store.checkpoint(partition).await?.map(|c| json!({"next_offset": c.next_offset, "snapshot": c.snapshot}));
         put(format!("checkpoint/{partition}"), json!(cp));
+        let keys: Vec<[u8; 16]> = (0..8).map(|k| [k; 16]).collect();
+        for max_version in [0, 30, 60, u64::MAX] {
+            let found = store.load_archived(partition, &keys, max_version).await?;
+            put(format!("load_archived/{partition}/{max_version}"), json!(found));
+        }
     }
     Ok(out)
 }
