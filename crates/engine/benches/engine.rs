@@ -252,6 +252,9 @@ impl Archive {
 fn bench_record(c: &mut Criterion) {
     let corpus = generate(WARMUP_EVENTS + MEASURED_EVENTS);
     let (warmup, measured) = corpus.events.split_at(WARMUP_EVENTS);
+    // For profilers: a shorter warm-up (the measured part is skipped with the variable below).
+    let warm_n = std::env::var("ENGAGE_BENCH_WARMUP_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(warmup.len());
+    let warmup = &warmup[..warm_n.min(warmup.len())];
 
     let mut engine = Engine::new(EngineConfig::default());
     let mut archive = Archive::default();
