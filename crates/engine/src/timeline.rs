@@ -258,7 +258,7 @@ impl Timeline {
 
     /// Moves the emitted contribution to watermark `wm` (a view still playing extends its
     /// tail; the last cluster closes, abandoning a view left open).
-    pub(crate) fn advance(&mut self, wm: i64, p: &Params, sink: &mut dyn Sink) {
+    pub(crate) fn advance<S: Sink + ?Sized>(&mut self, wm: i64, p: &Params, sink: &mut S) {
         if wm <= self.wm {
             return;
         }
@@ -271,7 +271,7 @@ impl Timeline {
 
     /// Adds `ev` to the set at watermark `wm` (the caller advanced the timeline to `wm`
     /// first) and emits the change of contribution.
-    pub(crate) fn insert(&mut self, ev: NewEvent, p: &Params, sink: &mut dyn Sink) -> Inserted {
+    pub(crate) fn insert<S: Sink + ?Sized>(&mut self, ev: NewEvent, p: &Params, sink: &mut S) -> Inserted {
         debug_assert!(self.wm >= ev.e.min(self.wm));
         let who = self.who_index(ev.who);
         let new = Ev { ts: ev.ts, e: ev.e, kind: ev.kind, level: ev.level, progress: ev.progress, who };
@@ -334,7 +334,7 @@ impl Timeline {
     }
 
     /// Applies `ev` to the last view (it sorts after everything, or the timeline is compact).
-    fn apply_last(&mut self, ev: Ev, p: &Params, sink: &mut dyn Sink) -> Class {
+    fn apply_last<S: Sink + ?Sized>(&mut self, ev: Ev, p: &Params, sink: &mut S) -> Class {
         let (tm, ctx) = (p.timeout_ms, &p.ctx);
         let step = self.step(&ev);
         if self.last_hi == i64::MIN {
@@ -366,7 +366,7 @@ impl Timeline {
 
     /// The whole contribution of the event set at the timeline's watermark, emitted with
     /// `sign`. Returns the last cluster's live view and edge-time bounds.
-    pub(crate) fn derive(&self, p: &Params, sink: &mut dyn Sink, sign: i64) -> (ViewState, i64, i64) {
+    pub(crate) fn derive<S: Sink + ?Sized>(&self, p: &Params, sink: &mut S, sign: i64) -> (ViewState, i64, i64) {
         let clusters = self.clusters(p.timeout_ms);
         let mut last = (ViewState::default(), i64::MAX, i64::MIN);
         for (n, &(lo, hi)) in clusters.iter().enumerate() {
@@ -391,13 +391,13 @@ impl Timeline {
 
     /// Edge-time bounds of the clusters, in order. One pass when the whole timeline spans less
     /// than a timeout (the common case); sorted otherwise.
-    fn clusters(&self, timeout_ms: i64) -> Vec<(i64, i64)> {
+    fn clusters(&self, timeout_ms: i64) -> Clusters {
         let (lo, hi) = self.events.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| (lo.min(e.e), hi.max(e.e)));
         if lo > hi {
-            return Vec::new();
+            return Clusters::Many(Vec::new());
         }
         if hi.saturating_sub(lo) <= timeout_ms {
-            return vec![(lo, hi)];
+            return Clusters::One([(lo, hi)]);
         }
         let mut times: Vec<i64> = self.events.iter().map(|e| e.e).collect();
         times.sort_unstable();
@@ -408,7 +408,7 @@ impl Timeline {
                 _ => clusters.push((t, t)),
             }
         }
-        clusters
+        Clusters::Many(clusters)
     }
 
     /// Joins `other` (the same viewer's timeline under another key: the previous day's viewer
@@ -444,7 +444,7 @@ impl Timeline {
     }
 
     /// Recomputes the live state after [`Timeline::absorb`] and emits the contribution.
-    pub(crate) fn rederive(&mut self, p: &Params, sink: &mut dyn Sink) {
+    pub(crate) fn rederive<S: Sink + ?Sized>(&mut self, p: &Params, sink: &mut S) {
         let (live, lo, hi) = self.derive(p, sink, 1);
         (self.live, self.last_lo, self.last_hi) = (live, lo, hi);
     }
@@ -460,6 +460,23 @@ impl Timeline {
             w.app = f(w.app);
         }
         self.live.map_app(&mut f);
+    }
+}
+
+/// Edge-time bounds of a timeline's clusters: almost always one, without an allocation.
+enum Clusters {
+    One([(i64, i64); 1]),
+    Many(Vec<(i64, i64)>),
+}
+
+impl std::ops::Deref for Clusters {
+    type Target = [(i64, i64)];
+
+    fn deref(&self) -> &[(i64, i64)] {
+        match self {
+            Clusters::One(one) => one,
+            Clusters::Many(many) => many,
+        }
     }
 }
 

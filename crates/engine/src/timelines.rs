@@ -174,14 +174,14 @@ impl Timelines {
     /// Joins the timeline of `prev` (a previous-day key of the same viewer and item) into
     /// `key`'s, retracting both contributions and adding the union's, and makes `prev` an
     /// alias of `key`. Both are canonical and different.
-    pub(crate) fn link(
+    pub(crate) fn link<S: Sink + ?Sized>(
         &mut self,
         key: ViewKey,
         prev: ViewKey,
         wm: i64,
         position: u64,
         p: &Params,
-        sink: &mut dyn Sink,
+        sink: &mut S,
     ) {
         let absorbed = self.take(prev);
         let mut moved = self.alias_lists.remove(&prev).unwrap_or_default();
@@ -210,13 +210,13 @@ impl Timelines {
     /// Once per window of watermark: moves every hot timeline's contribution to `wm` (tails
     /// grow, clusters close and abandon), cools what no longer changes with time, and now
     /// and then archives cold timelines that are done. `position` versions the archive rows.
-    pub(crate) fn scan(
+    pub(crate) fn scan<S: Sink + ?Sized>(
         &mut self,
         wm: i64,
         p: &Params,
         hold_ms: i64,
         horizon_ms: i64,
-        sink: &mut dyn Sink,
+        sink: &mut S,
         strings: &Interner,
         vids: &Interner,
         position: u64,
@@ -305,12 +305,12 @@ impl Timelines {
     /// out; what remains are timelines whose contributions add up. Returns false if a state
     /// does not decode (it is then ignored).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn restore(
+    pub(crate) fn restore<S: Sink + ?Sized>(
         &mut self,
         states: &[Vec<u8>],
         wm: i64,
         p: &Params,
-        sink: &mut dyn Sink,
+        sink: &mut S,
         strings: &mut Interner,
         vids: &mut Interner,
     ) -> bool {

@@ -87,7 +87,7 @@ impl Sink for NetSink {
 
 impl NetSink {
     /// Emits the net increments into `sink`, in a deterministic order.
-    pub(crate) fn emit(mut self, sink: &mut dyn Sink) {
+    pub(crate) fn emit<S: Sink + ?Sized>(mut self, sink: &mut S) {
         self.entries.sort_unstable_by_key(|&(item, app, window, delta, _)| (item, app, window, delta));
         let mut i = 0;
         while i < self.entries.len() {
@@ -233,7 +233,7 @@ impl ViewState {
     }
 
     /// Applies one event (in order) and emits its increments.
-    pub(crate) fn apply(&mut self, s: &Step, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) -> Class {
+    pub(crate) fn apply<S: Sink + ?Sized>(&mut self, s: &Step, ctx: &Ctx, sink: &mut S, sign: i64) -> Class {
         if !self.started {
             self.started = true;
             self.app = s.app;
@@ -255,7 +255,7 @@ impl ViewState {
                 Class::Duplicate
             }
             EventKind::Firstplay => {
-                self.count_play(s, ctx, sink, sign);
+                self.count_play(s, w, ctx, sink, sign);
                 Class::Counted
             }
             _ if s.level == Level::One || (self.played && !self.engaged) => {
@@ -264,7 +264,7 @@ impl ViewState {
             }
             EventKind::Play | EventKind::Resume if !self.played => {
                 add(Delta::Orphan);
-                self.count_play(s, ctx, sink, sign);
+                self.count_play(s, w, ctx, sink, sign);
                 Class::Orphan
             }
             _ if !self.played => {
@@ -272,16 +272,15 @@ impl ViewState {
                 Class::Orphan
             }
             _ => {
-                self.playback(s, ctx, sink, sign);
+                self.playback(s, w, ctx, sink, sign);
                 Class::Counted
             }
         }
     }
 
     /// A counted play: `firstplay`, or an orphan `play`/`resume` that starts the view.
-    fn count_play(&mut self, s: &Step, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+    fn count_play<S: Sink + ?Sized>(&mut self, s: &Step, w: i64, ctx: &Ctx, sink: &mut S, sign: i64) {
         let engaged = s.level == Level::Two;
-        let w = ctx.win(s.e);
         sink.add(ctx.item, self.app, w, Delta::Play { engaged, viewer: s.viewer }, sign);
         self.played = true;
         if engaged {
@@ -300,8 +299,8 @@ impl ViewState {
     }
 
     /// A level-2 event of an engaged view.
-    fn playback(&mut self, s: &Step, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
-        let (item, app, p, w) = (ctx.item, self.app, s.progress, ctx.win(s.e));
+    fn playback<S: Sink + ?Sized>(&mut self, s: &Step, w: i64, ctx: &Ctx, sink: &mut S, sign: i64) {
+        let (item, app, p) = (ctx.item, self.app, s.progress);
         let was_playing = self.is_playing();
         if was_playing {
             self.mark_through(w, ctx, sink, sign);
@@ -356,7 +355,7 @@ impl ViewState {
     }
 
     /// Counts the view active in the windows of its open interval up to `w`.
-    fn mark_through(&mut self, w: i64, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+    fn mark_through<S: Sink + ?Sized>(&mut self, w: i64, ctx: &Ctx, sink: &mut S, sign: i64) {
         let from = self.next_unmarked(ctx);
         let mut x = from;
         while x <= w {
@@ -374,7 +373,7 @@ impl ViewState {
 
     /// Closes the view at edge time `at` (a newer `initialized` of its viewer and item):
     /// a view still playing is active through `at`'s window, one left open is abandoned there.
-    pub(crate) fn close(&mut self, at: i64, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+    pub(crate) fn close<S: Sink + ?Sized>(&mut self, at: i64, ctx: &Ctx, sink: &mut S, sign: i64) {
         self.tail(at, true, ctx, sink, sign);
         let w = ctx.win(at);
         if self.is_playing() {
@@ -388,7 +387,7 @@ impl ViewState {
     /// active from its last counted window through `end`'s window, and when `closed` a view
     /// left open is abandoned at `end`. Emitted with `sign`; the same call with the opposite
     /// sign retracts them exactly.
-    pub(crate) fn tail(&self, end: i64, closed: bool, ctx: &Ctx, sink: &mut dyn Sink, sign: i64) {
+    pub(crate) fn tail<S: Sink + ?Sized>(&self, end: i64, closed: bool, ctx: &Ctx, sink: &mut S, sign: i64) {
         let w = ctx.win(end);
         if self.is_playing() {
             let mut x = self.next_unmarked(ctx);
@@ -405,7 +404,7 @@ impl ViewState {
 
     /// Moves the tail from `(old_end, old_closed)` to `(new_end, new_closed)`, emitting only
     /// what differs (the windows between the two ends, and the abandonment if it changed).
-    pub(crate) fn move_tail(&self, old: (i64, bool), new: (i64, bool), ctx: &Ctx, sink: &mut dyn Sink) {
+    pub(crate) fn move_tail<S: Sink + ?Sized>(&self, old: (i64, bool), new: (i64, bool), ctx: &Ctx, sink: &mut S) {
         let abandoned = |(end, closed): (i64, bool)| (closed && self.left_open()).then(|| ctx.win(end));
         if let Some(w) = abandoned(old) {
             sink.add(ctx.item, self.app, w, Delta::Exit(self.position), -1);

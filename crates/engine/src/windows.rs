@@ -207,6 +207,7 @@ impl Windows {
         start.saturating_add(self.window_ms).saturating_add(self.hold_ms) <= wm
     }
 
+    #[inline]
     fn slot(&mut self, key: WindowKey) -> &mut Agg {
         let slot = match self.last {
             Some((k, slot)) if k == key => slot,
@@ -321,6 +322,7 @@ impl Windows {
 }
 
 impl Sink for Windows {
+    #[inline]
     fn add(&mut self, item: u32, app: u32, window: i64, delta: Delta, sign: i64) {
         let key = WindowKey { item, app, start: window };
         let agg = self.slot(key);

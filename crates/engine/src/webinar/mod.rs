@@ -293,6 +293,11 @@ impl Webinars {
     /// going final, is emitted then (into `pending`), not at whichever flush comes next.
     pub(super) fn finalize(&mut self, watermark: i64) {
         let wm = watermark;
+        if self.is_idle() {
+            // Nothing held: a video-only partition pays nothing here.
+            self.watermark = Some(wm);
+            return;
+        }
         if wm > self.settle_by {
             self.settle();
         }
@@ -339,6 +344,17 @@ impl Webinars {
             self.next_gc_at = wm.saturating_add(self.cfg.hold_ms.max(self.cfg.window_ms));
             self.forget_idle_persons(wm);
         }
+    }
+
+    /// Whether no webinar or page state is held (finalizing would find nothing to do).
+    fn is_idle(&self) -> bool {
+        self.sessions.is_empty()
+            && self.buckets.is_empty()
+            && self.evictions.is_empty()
+            && self.expired_until.is_empty()
+            && self.persons.is_empty()
+            && self.dirty_persons.is_empty()
+            && self.pages.is_empty()
     }
 
     /// Emits a session's last rows (into `pending`), forgets it, and remembers its id.

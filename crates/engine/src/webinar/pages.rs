@@ -102,6 +102,10 @@ impl Pages {
         out
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub(super) fn len(&self) -> usize {
         self.windows.len()
     }
