@@ -1,7 +1,8 @@
 //! CDN log shipping end to end: the specification's example sessions sent live to one item,
 //! and as an NCSA access log to two others (POSTed gzip to `/v1/cdn-logs`, and shipped with
-//! `engage ingest-logs`), give the same engagement numbers field by field; shipping the log
-//! again changes nothing.
+//! `engage ingest-logs`), give the same engagement numbers field by field (the windows
+//! differ: a live pingback counts when the collector received it, a logged one at its log
+//! line's time); shipping the log again changes nothing.
 
 mod support;
 
@@ -136,15 +137,17 @@ fn engagement(engage: &Engage, item: &str) -> Value {
     let mut v = get_json(&agent(), &engage.url(&format!("/api/v1/items/{item}/engagement")));
     if let Some(o) = v.as_object_mut() {
         o.remove("item");
+        o.remove("timeline");
     }
     v
 }
 
+/// Video events the consumer found to be repeats of events it already had.
 fn repeats_dropped(engage: &Engage) -> u64 {
     let (_, _, body) = get(&agent(), &engage.url("/metrics"), "e2e");
     String::from_utf8_lossy(&body)
         .lines()
-        .find(|l| l.starts_with("engage_consumer_repeats_dropped_total"))
+        .find(|l| l.starts_with("engage_consumer_events_total{") && l.contains("outcome=\"repeat\""))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|n| n.parse::<f64>().ok())
         .unwrap_or(0.0) as u64
@@ -217,7 +220,8 @@ fn logs_count_exactly_like_live_pingbacks_and_reshipping_changes_nothing() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(wait_same(&engage), first);
 
-    // Across a restart the memory of ids is kept (it is in the snapshot).
+    // Across a restart the views are kept (in the snapshot, or the store's archive), so
+    // re-shipped lines are still repeats.
     engage.stop();
     let engage = Engage::start(dir.path(), &["--commit-interval-ms", "200"]);
     ingest_logs(&engage, &file);
