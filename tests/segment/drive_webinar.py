@@ -52,7 +52,7 @@ analytics.track("a", "Stream Enabled", props(type="camera", resolution="640x480"
 for _ in range(2):
     analytics.track("a", "User Engaged", props(type="poll", id="q2", content="No"),
                     timestamp=at(50), message_id="retried-poll-1")
-# Not aggregated: no session id (kept raw).
+# No session id: attributed to the only live session of its source (kept raw too).
 analytics.track("z", "User Joined", {"name": "Nobody"}, timestamp=at(55))
 
 # Queued and batched (several events per POST /v1/batch), gzip bodies.

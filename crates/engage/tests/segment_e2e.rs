@@ -120,14 +120,15 @@ fn a_real_segment_client_drives_webinar_engagement() {
     .unwrap_or_else(|| panic!("session engagement never complete: {}", get_json(&agent(), &url)));
     assert!(took < Duration::from_secs(20));
 
-    // a [5 s, 95 s), b [15 s, 135 s) (its second join is the same presence), c [75 s, 135 s):
-    // b and c leave at "Session Ended".
+    // a [5 s, 95 s), b [15 s, 135 s) (its second join is the same presence), c [75 s, 135 s),
+    // z [55 s, 135 s) (no session id: the only live session of its source): b, c and z leave at
+    // "Session Ended".
     assert_eq!(e["started_at"], t0);
     assert_eq!(e["ended_at"], t0 + 135 * SEC);
-    assert_eq!(e["unique_attendees"], 3);
-    assert_eq!(e["peak_concurrent"], 3);
-    assert_eq!(e["avg_attendance_seconds"], 90.0);
-    assert_eq!(e["engaged_share"], 2.0 / 3.0);
+    assert_eq!(e["unique_attendees"], 4);
+    assert_eq!(e["peak_concurrent"], 4);
+    assert_eq!(e["avg_attendance_seconds"], 87.5);
+    assert_eq!(e["engaged_share"], 0.5);
     assert_eq!(e["engagements"], expected_engagements);
     // screensharing 10 s → 100 s; a's camera from 30 s until the session ended at 135 s
     assert_eq!(e["stream_seconds"], json!({"camera": 105.0, "screensharing": 90.0}));
@@ -146,7 +147,7 @@ fn a_real_segment_client_drives_webinar_engagement() {
             )
         })
         .collect();
-    assert_eq!(timeline, vec![(0, 2, 2, 0, 2), (MIN, 3, 1, 1, 3), (2 * MIN, 2, 0, 2, 2)]);
+    assert_eq!(timeline, vec![(0, 3, 3, 0, 3), (MIN, 4, 1, 1, 4), (2 * MIN, 3, 0, 3, 3)]);
 
     // Video Spec events through the video engine: one play, watched to the end, completed.
     let item = get_json(&agent(), &engage.url(&format!("/api/v1/items/{ASSET}/engagement")));
