@@ -65,11 +65,15 @@ client.track("a", "User Left", props(), timestamp=at(95))
 client.track("host", "Stream Disabled", props(id="st1", type="screensharing"), timestamp=at(100))
 client.screen("c", name="Player", properties={"fullscreen": True}, timestamp=at(101))
 client.track("host", "Session Ended", props(), timestamp=at(135))
-# Video Spec events: the same per-item video metrics as pingbacks.
-video = dict(content_asset_id=sys.argv[5], session_id="playback-1", total_length=60)
-client.track("a", "Video Playback Started", dict(video, position=0), timestamp=at(40))
-client.track("a", "Video Content Playing", dict(video, position=30), timestamp=at(70))
-client.track("a", "Video Playback Completed", dict(video, position=60), timestamp=at(100))
+# Video Spec events, as Segment's spec sends them: Playback events name the content
+# (`content_asset_id`), Content events the asset being played (`asset_id`).
+playback = dict(content_asset_id=sys.argv[5], session_id="playback-1", total_length=60)
+content = dict(asset_id=sys.argv[5], session_id="playback-1", total_length=60)
+client.track("a", "Video Playback Started", dict(playback, position=0), timestamp=at(40))
+client.track("a", "Video Content Started", dict(content, position=0), timestamp=at(41))
+client.track("a", "Video Content Playing", dict(content, position=30), timestamp=at(70))
+client.track("a", "Video Content Completed", dict(content, position=60), timestamp=at(100))
+client.track("a", "Video Playback Completed", dict(playback, position=60), timestamp=at(101))
 client.flush()
 client.join()
 

@@ -386,7 +386,9 @@ impl Engine {
                 self.timelines.link(key, prev, wm, position, &p, &mut self.windows);
             }
         }
-        let late = self.windows.is_past_hold(self.windows.start_of(e), wm);
+        // Cheap first: an event within the hold of the watermark is never late.
+        let late =
+            e.saturating_add(self.config.hold_ms) < wm && self.windows.is_past_hold(self.windows.start_of(e), wm);
         if !self.checked.is_empty() {
             self.timelines.get(key, wm, position);
             self.note_looked_up(key, ev);

@@ -74,9 +74,35 @@ pub(crate) trait Sink {
 /// re-deriving a view after a reordered event retracts and re-adds mostly the same
 /// increments, and those cancel here instead of touching windows (or opening generations of
 /// windows no longer held) for nothing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct NetSink {
-    entries: Vec<(u32, u32, i64, Delta, i64)>,
+    entries: Vec<NetEntry>,
+}
+
+type NetEntry = (u32, u32, i64, Delta, i64);
+
+thread_local! {
+    /// The buffer of the last [`NetSink`], reused by the next (no allocation per re-derivation).
+    static SCRATCH: std::cell::RefCell<Vec<NetEntry>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Default for NetSink {
+    fn default() -> Self {
+        Self { entries: SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut())) }
+    }
+}
+
+impl Drop for NetSink {
+    fn drop(&mut self) {
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.clear();
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.capacity() < entries.capacity() {
+                *s = entries;
+            }
+        });
+    }
 }
 
 impl Sink for NetSink {
@@ -388,15 +414,23 @@ impl ViewState {
     /// left open is abandoned at `end`. Emitted with `sign`; the same call with the opposite
     /// sign retracts them exactly.
     pub(crate) fn tail<S: Sink + ?Sized>(&self, end: i64, closed: bool, ctx: &Ctx, sink: &mut S, sign: i64) {
+        let abandons = closed && self.left_open();
+        // A window start is at or before `end` exactly when it is at or before end's window:
+        // no division unless there is something to emit.
+        let from = self.next_unmarked(ctx);
+        let active = self.is_playing() && from <= end;
+        if !active && !abandons {
+            return;
+        }
         let w = ctx.win(end);
-        if self.is_playing() {
-            let mut x = self.next_unmarked(ctx);
+        if active {
+            let mut x = from;
             while x <= w {
                 sink.add(ctx.item, self.app, x, Delta::Active, sign);
                 x += ctx.window_ms;
             }
         }
-        if closed && self.left_open() {
+        if abandons {
             sink.add(ctx.item, self.app, w, Delta::Exit(self.position), sign);
             sink.add(ctx.item, self.app, w, Delta::Abandon, sign);
         }
@@ -405,13 +439,16 @@ impl ViewState {
     /// Moves the tail from `(old_end, old_closed)` to `(new_end, new_closed)`, emitting only
     /// what differs (the windows between the two ends, and the abandonment if it changed).
     pub(crate) fn move_tail<S: Sink + ?Sized>(&self, old: (i64, bool), new: (i64, bool), ctx: &Ctx, sink: &mut S) {
+        if !self.is_playing() && !self.left_open() {
+            return;
+        }
         let abandoned = |(end, closed): (i64, bool)| (closed && self.left_open()).then(|| ctx.win(end));
         if let Some(w) = abandoned(old) {
             sink.add(ctx.item, self.app, w, Delta::Exit(self.position), -1);
             sink.add(ctx.item, self.app, w, Delta::Abandon, -1);
         }
-        if self.is_playing() {
-            let from = self.next_unmarked(ctx);
+        let from = self.next_unmarked(ctx);
+        if self.is_playing() && (old.0 >= from || new.0 >= from) {
             let (a, b) = (ctx.win(old.0).max(from - ctx.window_ms), ctx.win(new.0).max(from - ctx.window_ms));
             // Windows (a, b] are added when the tail grows, (b, a] removed when it shrinks.
             let (lo, hi, sign) = if b >= a { (a, b, 1) } else { (b, a, -1) };

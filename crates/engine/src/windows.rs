@@ -41,8 +41,8 @@ struct Agg {
     generation: u64,
     /// Counters; histogram vectors are empty until touched.
     counters: VideoCounters,
-    /// Viewer weights in this generation.
-    viewers: HashMap<u64, i64>,
+    /// Viewer weights in this generation, and whether the viewer is in `changed`.
+    viewers: HashMap<u64, (i64, bool)>,
     /// Viewers whose weight changed since the last emission.
     changed: Vec<u64>,
     /// In `Windows::dirty`.
@@ -73,9 +73,10 @@ impl Agg {
                 if engaged {
                     c.engaged_plays += sign;
                 }
-                let w = self.viewers.entry(viewer).or_insert(0);
+                let (w, listed) = self.viewers.entry(viewer).or_insert((0, false));
                 *w += sign;
-                if !self.changed.contains(&viewer) {
+                if !*listed {
+                    *listed = true;
                     self.changed.push(viewer);
                 }
             }
@@ -278,8 +279,17 @@ impl Windows {
             a.dirty = false;
             let mut changed = std::mem::take(&mut a.changed);
             changed.sort_unstable();
-            let viewers = changed.iter().map(|v| (*v, a.viewers.get(v).copied().unwrap_or(0))).collect();
-            a.viewers.retain(|_, w| *w != 0);
+            let viewers = changed
+                .iter()
+                .map(|v| match a.viewers.get_mut(v) {
+                    Some((w, listed)) => {
+                        *listed = false;
+                        (*v, *w)
+                    }
+                    None => (*v, 0),
+                })
+                .collect();
+            a.viewers.retain(|_, (w, _)| *w != 0);
             out.push(VideoWindow {
                 item: item.to_owned(),
                 app: app.to_owned(),
