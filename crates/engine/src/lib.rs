@@ -301,7 +301,12 @@ impl Engine {
     }
 
     fn params(&self, item: u32) -> Params {
-        Params { ctx: Ctx { item, window_ms: self.config.window_ms }, timeout_ms: self.config.view_timeout_ms }
+        Params {
+            ctx: Ctx { item, window_ms: self.config.window_ms },
+            timeout_ms: self.config.view_timeout_ms,
+            hold_ms: self.config.hold_ms,
+            horizon_ms: self.config.allowed_lateness_ms,
+        }
     }
 
     fn wm(&self) -> i64 {
@@ -472,16 +477,7 @@ impl Engine {
             // Evict before anything is added at this position (see `windows`).
             self.windows.evict(candidate);
             let p = self.params(0);
-            self.timelines.scan(
-                candidate,
-                &p,
-                self.config.hold_ms,
-                self.config.allowed_lateness_ms,
-                &mut self.windows,
-                &self.strings,
-                &self.vids,
-                self.position,
-            );
+            self.timelines.scan(candidate, &p, &mut self.windows, &self.strings, &self.vids, self.position);
             self.collect_strings();
         }
         self.webinar.finalize(candidate);

@@ -161,6 +161,10 @@ pub(crate) enum Inserted {
 pub(crate) struct Params {
     pub(crate) ctx: Ctx,
     pub(crate) timeout_ms: i64,
+    /// How long a done timeline stays in memory (see `EngineConfig::hold_ms`).
+    pub(crate) hold_ms: i64,
+    /// The lateness horizon: how long an archived timeline may still be needed.
+    pub(crate) horizon_ms: i64,
 }
 
 impl Params {

@@ -214,14 +214,12 @@ impl Timelines {
         &mut self,
         wm: i64,
         p: &Params,
-        hold_ms: i64,
-        horizon_ms: i64,
         sink: &mut S,
         strings: &Interner,
         vids: &Interner,
         position: u64,
     ) {
-        let timeout = p.timeout_ms;
+        let (timeout, hold_ms, horizon_ms) = (p.timeout_ms, p.hold_ms, p.horizon_ms);
         let cooled = self.hot.extract_if(|key, t| {
             t.advance(wm, &p.for_item(key.item), sink);
             !t.is_live(timeout)

@@ -170,7 +170,9 @@ pub async fn run(
         };
         match event {
             Some(SourceEvent::Records(records)) => {
-                if !apply(&ctx, &mut owned, records).await {
+                // False: shutdown interrupted a store read; what was applied is committed below.
+                let applied = apply(&ctx, &mut owned, records).await;
+                if !applied {
                     break Ok(());
                 }
             }

@@ -27,13 +27,16 @@ pub(super) const SEC: i64 = 1_000;
 pub(super) const MIN: i64 = 60_000;
 pub(super) const HOUR: i64 = 60 * MIN;
 
+/// A viewer weight's key: (item, app, window_start, viewer, generation).
+pub(super) type ViewerKey = (String, String, i64, u64, u64);
+
 /// A store's view of the rows: generation rows with their versions, viewer weights, archive.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Store {
     /// (item, app, window_start, generation) → (version, counters).
     pub rows: BTreeMap<(String, String, i64, u64), (u64, VideoCounters)>,
     /// (item, app, window_start, viewer, generation) → (version, weight).
-    pub viewers: BTreeMap<(String, String, i64, u64, u64), (u64, i64)>,
+    pub viewers: BTreeMap<ViewerKey, (u64, i64)>,
     pub archive: Vec<ArchivedState>,
 }
 

@@ -51,8 +51,11 @@ fn run(config: &EngineConfig, events: &[OwnedEvent], d: &Delivery) -> Store {
             let bytes = postcard::to_stdvec(&sim.engine).expect("engine serializes");
             sim.engine = postcard::from_bytes(&bytes).expect("engine deserializes");
         }
-        if !crashed && d.crash.is_some_and(|(_, at)| at == i) {
-            if let Some((bytes, position, resume)) = checkpoint.take() {
+        if !crashed
+            && d.crash.is_some_and(|(_, at)| at == i)
+            && let Some((bytes, position, resume)) = checkpoint.take()
+        {
+            {
                 // Killed: what was not flushed is lost; the rows written stay.
                 crashed = true;
                 sim.engine = postcard::from_bytes(&bytes).expect("engine deserializes");
