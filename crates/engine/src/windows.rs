@@ -56,7 +56,7 @@ impl Agg {
         Self {
             key,
             generation,
-            counters: empty_counters(),
+            counters: VideoCounters::unallocated(),
             viewers: HashMap::new(),
             changed: Vec::new(),
             dirty: false,
@@ -130,26 +130,6 @@ fn bump(hist: &mut Vec<i64>, p: u8, sign: i64) {
     }
     if let Some(slot) = hist.get_mut(usize::from(p)) {
         *slot += sign;
-    }
-}
-
-/// Zero counters with empty (unallocated) histograms.
-fn empty_counters() -> VideoCounters {
-    VideoCounters {
-        impressions: 0,
-        plays: 0,
-        engaged_plays: 0,
-        completions: 0,
-        pauses: 0,
-        duplicates: 0,
-        ignored: 0,
-        orphans: 0,
-        abandons: 0,
-        active_views: 0,
-        retention: Vec::new(),
-        exits: Vec::new(),
-        seek_from: Vec::new(),
-        seek_to: Vec::new(),
     }
 }
 

@@ -59,6 +59,19 @@ pub struct VideoCounters {
 
 impl Default for VideoCounters {
     fn default() -> Self {
+        let mut c = Self::unallocated();
+        c.retention = vec![0; RETENTION_SEGMENTS];
+        c.exits = vec![0; PERCENT_POSITIONS];
+        c.seek_from = vec![0; PERCENT_POSITIONS];
+        c.seek_to = vec![0; PERCENT_POSITIONS];
+        c
+    }
+}
+
+impl VideoCounters {
+    /// Zero counters with empty (unallocated) histograms, for aggregates that allocate a
+    /// histogram only when it is first touched (most windows never see a seek).
+    pub fn unallocated() -> Self {
         Self {
             impressions: 0,
             plays: 0,
@@ -70,15 +83,13 @@ impl Default for VideoCounters {
             orphans: 0,
             abandons: 0,
             active_views: 0,
-            retention: vec![0; RETENTION_SEGMENTS],
-            exits: vec![0; PERCENT_POSITIONS],
-            seek_from: vec![0; PERCENT_POSITIONS],
-            seek_to: vec![0; PERCENT_POSITIONS],
+            retention: Vec::new(),
+            exits: Vec::new(),
+            seek_from: Vec::new(),
+            seek_to: Vec::new(),
         }
     }
-}
 
-impl VideoCounters {
     /// Adds `other` into `self`, field by field (used to sum windows over a range).
     pub fn merge(&mut self, other: &VideoCounters) {
         self.impressions += other.impressions;

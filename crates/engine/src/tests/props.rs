@@ -55,14 +55,12 @@ fn run(config: &EngineConfig, events: &[OwnedEvent], d: &Delivery) -> Store {
             && d.crash.is_some_and(|(_, at)| at == i)
             && let Some((bytes, position, resume)) = checkpoint.take()
         {
-            {
-                // Killed: what was not flushed is lost; the rows written stay.
-                crashed = true;
-                sim.engine = postcard::from_bytes(&bytes).expect("engine deserializes");
-                sim.position = position;
-                i = resume;
-                continue;
-            }
+            // Killed: what was not flushed is lost; the rows written stay.
+            crashed = true;
+            sim.engine = postcard::from_bytes(&bytes).expect("engine deserializes");
+            sim.position = position;
+            i = resume;
+            continue;
         }
         i += 1;
     }
