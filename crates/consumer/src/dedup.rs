@@ -1,15 +1,16 @@
-//! Repeat suppression: an event id seen before, within a horizon of event time, is dropped.
+//! Repeat suppression of analytics events: a message id seen before, within a horizon of
+//! event time, is dropped.
 //!
-//! Event ids are deterministic (`engage_model::envelope`): a CDN log line's id is a hash of
-//! its content, a live pingback's a hash of viewer, item, `ts`, event, progress, level and
-//! view id. So a log file shipped twice, or a browser retrying the same pingback URL, repeats
-//! ids, and the second copy must not count. Pure: no I/O, no clock; the state is saved in the
-//! same snapshot as the engine, so a restart neither forgets ids nor double-drops.
+//! Event ids are deterministic (`engage_model::segment::envelope`): a Segment call's id is a
+//! hash of its write key and `messageId`, so a retried delivery repeats it and must not count
+//! twice. (Video events need no id memory: the engine keeps a view's events as a set, which
+//! recognizes a repeat for the whole lateness horizon.) Pure: no I/O, no clock; the state is
+//! saved in the same snapshot as the engine, so a restart neither forgets ids nor double-drops.
 //!
-//! Memory is bounded by time and by count. The horizon is event time: ids whose event time is
-//! more than `horizon_ms` behind the highest event time seen (the watermark) are forgotten;
-//! an event that old is not checked (it passes on, and the engine, whose allowed lateness is
-//! far shorter, refuses it as late). At most `max_ids` ids are held; past that the oldest are
+//! Memory is bounded by time and by count. The horizon is event time (at least the lateness
+//! horizon): ids whose event time is more than `horizon_ms` behind the highest event time seen
+//! are forgotten; an event that old is not checked (it passes on: the collector refuses what
+//! is older than the lateness horizon). At most `max_ids` ids are held; past that the oldest are
 //! forgotten first and counted ([`Dedup::evicted`]). Each id held costs about 90 bytes: a
 //! 32-byte `(u128, i64)` hash-map entry at 7/8 load plus its control byte (~38 bytes), and a
 //! 32-byte `(i64, u128)` B-tree key with node overhead (~50 bytes). A million events per

@@ -2,12 +2,13 @@
 //!
 //! # Layout
 //! - [`engine`]: re-export of the pure window engine crate (`engage-engine`): `record(event)`,
-//!   `flush()`. View state machines, event-time windows, watermark, lateness.
+//!   `flush()`. View timelines, window generations, watermark, webinar sessions.
 //! - [`decode`]: bus record → engine input (or a kept rejection).
 //! - [`analytics`]: analytics events → engine input, raw rows and user traits.
-//! - [`dedup`]: repeat suppression by event id within an event-time horizon, pure.
-//! - [`partition`]: one partition's state (engine, dedup, position) and the shared commit
-//!   step, driven by every worker.
+//! - [`dedup`]: repeat suppression of analytics events by message id, pure (video events
+//!   need none: a view's events are a set in the engine).
+//! - [`partition`]: one partition's state (engine, dedup, position), the archive reads late
+//!   events need, and the shared commit step, driven by every worker.
 //! - [`worker`]: the async shell over the embedded log: read from the bus, feed the engine, commit windows,
 //!   rejections, engine snapshot and position atomically to a store.
 //! - [`snapshot`]: the saved state (engine + dedup) behind a versioned header.

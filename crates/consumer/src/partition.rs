@@ -3,8 +3,14 @@
 //! A partition's state is its window engine, its repeat-suppression memory, the next offset
 //! to apply and what changed since the last commit. Both workers (the embedded log's and the
 //! Kafka consumer's, which holds one per assigned partition) drive it the same way:
-//! [`PartitionState::restore`] from the store's checkpoint, [`PartitionState::apply`] each
-//! record in offset order, then [`PartitionState::take_batch`] and [`commit_with_retry`].
+//! [`PartitionState::restore`] from the store's checkpoint, [`PartitionState::apply_batch`]
+//! for the records of each poll in offset order, then [`PartitionState::take_batch`] and
+//! [`commit_with_retry`].
+//!
+//! A late event whose view left the engine's memory needs that view's archived state: the
+//! batch's events that may need one are looked up in one store read before they are applied
+//! (and any the engine still asks for, one read each), at or below the record's offset, so a
+//! replay reads exactly what the first run read.
 //!
 //! Results (full-state rows versioned by offset) are written every commit; the checkpoint
 //! (next offset + snapshot of engine and dedup) with them, but only every snapshot interval,
