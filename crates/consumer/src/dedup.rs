@@ -31,7 +31,7 @@ pub struct DedupConfig {
 
 impl Default for DedupConfig {
     fn default() -> Self {
-        Self { horizon_ms: 24 * 3_600_000, max_ids: 2_000_000 }
+        Self { horizon_ms: 48 * 3_600_000, max_ids: 2_000_000 }
     }
 }
 
