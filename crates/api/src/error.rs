@@ -18,6 +18,12 @@ pub enum ApiError {
     /// The thing asked for does not exist (yet): 404.
     #[error("{0}")]
     NotFound(String),
+    /// The question has several answers (a session id of several sources): 409.
+    #[error("{0}")]
+    Ambiguous(String),
+    /// What is asked is not available in this deployment: 503 with the reason.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -34,6 +40,10 @@ impl IntoResponse for ApiError {
                 (StatusCode::BAD_REQUEST, Json(ErrorBody { error: e.to_string() })).into_response()
             }
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, Json(ErrorBody { error: what })).into_response(),
+            ApiError::Ambiguous(what) => (StatusCode::CONFLICT, Json(ErrorBody { error: what })).into_response(),
+            ApiError::Unavailable(what) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Json(ErrorBody { error: what })).into_response()
+            }
             ApiError::Store(e) => {
                 // The detail (paths, SQL steps) goes to the log, not to the client.
                 tracing::warn!(error = %e, transient = e.is_transient(), "API query failed in the store");

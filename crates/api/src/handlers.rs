@@ -82,19 +82,30 @@ pub(crate) async fn top_sessions(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Sessions>, ApiError> {
     let q = params::top_items_query(query.as_deref())?;
-    Ok(Json(Sessions { sessions: store.top_sessions(q.range, q.limit).await? }))
+    let source = params::source_query(query.as_deref())?.map(|s| vec![s]);
+    Ok(Json(Sessions { sessions: store.top_sessions(q.range, q.limit, source.as_deref()).await? }))
 }
 
-/// `GET /api/v1/sessions/{session_id}/engagement`: 404 until the session has been seen.
+/// `GET /api/v1/sessions/{session_id}/engagement[?source=]`: 404 until the session has been
+/// seen; session ids are per source, so an id two sources use needs `?source=` (409 without).
 pub(crate) async fn session_engagement(
     State(store): State<SharedStore>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<SessionEngagement>, ApiError> {
     let id = id.map(|Path(id)| id).map_err(|_| ParamError::new("`session_id` must be percent-encoded UTF-8"))?;
     params::check_session_id(&id)?;
-    match store.session_engagement(&id).await? {
-        Some(e) => Ok(Json(e)),
-        None => Err(ApiError::NotFound(format!("no webinar session {id:?} has been seen"))),
+    let source = params::source_query(query.as_deref())?.map(|s| vec![s]);
+    let mut found = store.session_engagement(&id, source.as_deref()).await?;
+    match found.len() {
+        0 => Err(ApiError::NotFound(format!("no webinar session {id:?} has been seen"))),
+        1 => Ok(Json(found.remove(0))),
+        _ => {
+            let sources: Vec<&str> = found.iter().map(|e| e.source.as_str()).collect();
+            Err(ApiError::Ambiguous(format!(
+                "sources {sources:?} each have a webinar session {id:?}: say which with `?source=`"
+            )))
+        }
     }
 }
 

@@ -17,9 +17,13 @@
 //! - `GET /api/v1/rejected?limit=` (limit 1..=1000, default 100) → `{"rejected": [...]}`
 //! - `GET /api/v1/sessions?from=&to=&limit=` → `{"sessions": [...]}`: webinar sessions with a
 //!   window in the range, unique attendees desc (limit 1..=1000, default 20)
-//! - `GET /api/v1/sessions/{session_id}/engagement` → a webinar session's summary and
-//!   timeline (404 when the session was never seen)
+//! - `GET /api/v1/sessions/{session_id}/engagement[?source=]` → a webinar session's summary
+//!   and timeline (404 when the session was never seen; 409 when several sources have a
+//!   session of that id and no `source` says which)
+//! - `GET /api/v1/sessions?...&source=`: only that source's sessions
+//! - `DELETE /api/v1/users/{id}?source=&anonymous_id=` → erases a person (see [`erase`])
 
+pub mod erase;
 pub mod error;
 mod handlers;
 pub mod params;
@@ -33,6 +37,11 @@ use axum::Router;
 use axum::routing::get;
 use engage_sink::Store;
 use std::sync::Arc;
+
+/// The erasure route (`DELETE /api/v1/users/{id}`), for admin tokens (see [`erase`]).
+pub fn erasure_router(eraser: erase::Eraser) -> Router {
+    Router::new().route("/api/v1/users/{id}", axum::routing::delete(erase::delete_user)).with_state(eraser)
+}
 
 /// The read API's routes, ready to be merged into the process's router.
 pub fn router(store: Arc<dyn Store>) -> Router {

@@ -141,6 +141,55 @@ pub fn parse_limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, P
     }
 }
 
+/// `?source=` of the session endpoints: a source name, or None for every source.
+pub fn source_query(raw: Option<&str>) -> Result<Option<String>, ParamError> {
+    let p = Params::parse(raw, &["source"])?;
+    p.get("source").map(check_source).transpose()
+}
+
+/// A source name (the rule of [`engage_model::source::check_source_name`]).
+pub fn check_source(source: &str) -> Result<String, ParamError> {
+    engage_model::source::check_source_name(source).map_err(|e| ParamError::new(format!("`source`: {e}")))?;
+    Ok(source.to_owned())
+}
+
+/// Longest user or anonymous id an erasure names.
+pub const MAX_PERSON_ID_LEN: usize = 512;
+
+/// `DELETE /api/v1/users/{id}?source=&anonymous_id=`: the user id of the path (`-` for none),
+/// the source (required), anonymous ids (repeatable).
+pub fn erasure_query(user_id: &str, raw: Option<&str>) -> Result<crate::erase::Person, ParamError> {
+    let mut source = None;
+    let mut user_ids = Vec::new();
+    let mut anonymous_ids = Vec::new();
+    if user_id != "-" {
+        user_ids.push(check_person_id("user id", user_id)?);
+    }
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "source" if source.is_some() => {
+                return Err(ParamError::new("parameter `source` is given more than once"));
+            }
+            "source" => source = Some(check_source(&value)?),
+            "anonymous_id" if !value.is_empty() => anonymous_ids.push(check_person_id("anonymous_id", &value)?),
+            _ => {}
+        }
+    }
+    let source = source.ok_or_else(|| ParamError::new("`source` is required: whose user is it?"))?;
+    if user_ids.is_empty() && anonymous_ids.is_empty() {
+        return Err(ParamError::new("a user id (in the path) or an `anonymous_id` is required"));
+    }
+    Ok(crate::erase::Person { source, user_ids, anonymous_ids })
+}
+
+/// A user or anonymous id: 1 to 512 characters, no control characters.
+pub fn check_person_id(what: &str, id: &str) -> Result<String, ParamError> {
+    if id.is_empty() || id.chars().count() > MAX_PERSON_ID_LEN || id.chars().any(char::is_control) {
+        return Err(ParamError::new(format!("`{what}` must be 1 to {MAX_PERSON_ID_LEN} printable characters")));
+    }
+    Ok(id.to_owned())
+}
+
 /// Item ids are 1 to 128 ASCII letters, digits or `-_.:~@` (what the collector accepts).
 pub fn check_item(item: &str) -> Result<(), ParamError> {
     let valid = !item.is_empty()
@@ -271,5 +320,28 @@ mod tests {
         assert_eq!(apps_query("v1", Some("to=10")), Ok(TimeRange { from_ms: i64::MIN, to_ms: 10 }));
         assert_eq!(rejected_limit(None), Ok(DEFAULT_REJECTED_LIMIT));
         assert!(rejected_limit(Some("limit=1001")).is_err());
+        assert_eq!(source_query(Some("source=webinars&limit=3")), Ok(Some("webinars".into())));
+        assert_eq!(source_query(None), Ok(None));
+        assert!(source_query(Some("source=a%20b")).unwrap_err().to_string().starts_with("`source`"));
+    }
+
+    #[test]
+    fn erasures_name_a_source_and_at_least_one_id() {
+        use crate::erase::Person;
+        let person = |u: &[&str], a: &[&str]| Person {
+            source: "web".into(),
+            user_ids: u.iter().map(|s| s.to_string()).collect(),
+            anonymous_ids: a.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(erasure_query("u1", Some("source=web")), Ok(person(&["u1"], &[])));
+        assert_eq!(
+            erasure_query("u1", Some("source=web&anonymous_id=a1&anonymous_id=a2")),
+            Ok(person(&["u1"], &["a1", "a2"]))
+        );
+        assert_eq!(erasure_query("-", Some("source=web&anonymous_id=a1")), Ok(person(&[], &["a1"])));
+        assert!(erasure_query("u1", None).unwrap_err().to_string().contains("`source` is required"));
+        assert!(erasure_query("-", Some("source=web")).unwrap_err().to_string().contains("is required"));
+        assert!(erasure_query("u1", Some("source=a&source=b")).is_err());
+        assert!(erasure_query("u\u{1}", Some("source=a")).is_err(), "a control character");
     }
 }

@@ -34,6 +34,7 @@ fn window(item: &str, app: &str, start: i64, plays: i64, viewers: &[u64]) -> Vid
 
 fn session_window(start: i64, joins: u64, attendees: u64) -> SessionWindow {
     SessionWindow {
+        source: "acme".into(),
         session_id: "web 1".into(),
         window_start_ms: start,
         window_end_ms: start + MIN,
@@ -73,18 +74,33 @@ async fn fixture() -> (tempfile::TempDir, Router) {
             window("v2", "web/Chrome", T0, 9, &[1]),
         ],
         rejected: vec![rejected(1, T0), rejected(2, T0 + 5)],
-        session_windows: vec![session_window(T0, 2, 2), session_window(T0 + MIN, 1, 3)],
-        session_summaries: vec![SessionSummary {
-            session_id: "web 1".into(),
-            started_at_ms: Some(T0),
-            ended_at_ms: Some(T0 + 2 * MIN),
-            unique_attendees: 3,
-            engaged_attendees: 1,
-            attendance_ms: 180_000,
-            peak_concurrent: 3,
-            engagements: BTreeMap::from([("poll".to_string(), 4)]),
-            stream_ms: BTreeMap::from([("screensharing".to_string(), 90_500)]),
-        }],
+        session_windows: vec![
+            session_window(T0, 2, 2),
+            session_window(T0 + MIN, 1, 3),
+            // another source's session of the same id
+            SessionWindow { source: "globex".into(), ..session_window(T0, 1, 1) },
+        ],
+        session_summaries: vec![
+            SessionSummary {
+                source: "globex".into(),
+                session_id: "web 1".into(),
+                unique_attendees: 1,
+                peak_concurrent: 1,
+                ..SessionSummary::default()
+            },
+            SessionSummary {
+                source: "acme".into(),
+                session_id: "web 1".into(),
+                started_at_ms: Some(T0),
+                ended_at_ms: Some(T0 + 2 * MIN),
+                unique_attendees: 3,
+                engaged_attendees: 1,
+                attendance_ms: 180_000,
+                peak_concurrent: 3,
+                engagements: BTreeMap::from([("poll".to_string(), 4)]),
+                stream_ms: BTreeMap::from([("screensharing".to_string(), 90_500)]),
+            },
+        ],
         ..CommitBatch::default()
     };
     store.commit(batch.into()).await.unwrap();
@@ -203,11 +219,14 @@ async fn webinar_sessions_are_listed_with_their_figures() {
     let (_dir, app) = fixture().await;
     let (status, body) = get(&app, "/api/v1/sessions").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        body["sessions"],
-        json!([{"session_id": "web 1", "started_at": T0, "ended_at": T0 + 2 * MIN, "unique_attendees": 3,
-                "peak_concurrent": 3, "avg_attendance_seconds": 60.0, "engaged_share": 1.0 / 3.0}])
-    );
+    let acme = json!({"source": "acme", "session_id": "web 1", "started_at": T0, "ended_at": T0 + 2 * MIN,
+        "unique_attendees": 3, "peak_concurrent": 3, "avg_attendance_seconds": 60.0, "engaged_share": 1.0 / 3.0});
+    assert_eq!(body["sessions"][0], acme);
+    assert_eq!(body["sessions"][1]["source"], "globex", "two sources, one session id each: two sessions");
+    // one source's sessions
+    assert_eq!(get(&app, "/api/v1/sessions?source=acme").await.1["sessions"], json!([acme]));
+    assert_eq!(get(&app, "/api/v1/sessions?source=nobody").await.1["sessions"], json!([]));
+    assert_eq!(get(&app, "/api/v1/sessions?source=a%20b").await.0, StatusCode::BAD_REQUEST);
     // A range without any of its windows lists nothing; bad parameters are a 400.
     let later = format!("/api/v1/sessions?from={}", T0 + 10 * MIN);
     assert_eq!(get(&app, &later).await.1["sessions"], json!([]));
@@ -329,8 +348,15 @@ async fn store_failures_are_503() {
 #[tokio::test]
 async fn session_engagement_has_the_contract_fields() {
     let (_dir, app) = fixture().await;
+    // Two sources have a session "web 1": which one must be said.
     let (status, body) = get(&app, "/api/v1/sessions/web%201/engagement").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("?source="), "{body}");
+    let (status, other) = get(&app, "/api/v1/sessions/web%201/engagement?source=globex").await;
+    assert_eq!((status, &other["source"], &other["unique_attendees"]), (StatusCode::OK, &json!("globex"), &json!(1)));
+    let (status, body) = get(&app, "/api/v1/sessions/web%201/engagement?source=acme").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["source"], "acme");
     for field in [
         "started_at",
         "ended_at",

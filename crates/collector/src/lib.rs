@@ -23,6 +23,8 @@
 //! - [`pingback`]: `GET|HEAD /ping/dot.gif`.
 //! - [`cdn_logs`]: `POST /v1/cdn-logs`, CDN access logs read as pingbacks.
 //! - [`segment`]: the Segment HTTP Tracking API, `POST /v1/{track,identify,page,screen,group,alias,batch}`.
+//! - [`sources`]: write keys → sources (tenants), consent.
+//! - [`rate_limit`]: per-source rate limits (429 + `Retry-After`).
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: metric names.
 
@@ -31,7 +33,9 @@ pub mod client;
 pub mod health;
 pub mod metrics;
 pub mod pingback;
+pub mod rate_limit;
 pub mod segment;
+pub mod sources;
 #[cfg(test)]
 mod test_support;
 
@@ -40,6 +44,8 @@ use engage_bus::Publisher;
 use engage_model::time::{DEFAULT_ALLOWED_LATENESS_MS, MAX_ALLOWED_LATENESS_MS};
 use engage_model::viewer::ViewerKeyer;
 use ipnet::IpNet;
+use rate_limit::{RateLimiter, SourceRate};
+use sources::WriteKeys;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -57,13 +63,27 @@ pub struct CollectorConfig {
     /// config calls [`CollectorConfig::validate`] and refuses to start on an error (the CLI's
     /// `--allowed-lateness-seconds`); [`Collector::new`] asserts it in debug builds.
     pub allowed_lateness_ms: i64,
-    /// Segment write keys accepted; `None` accepts any key (or none).
-    pub write_keys: Option<Vec<String>>,
+    /// Segment write keys accepted, with the source each names; `None` accepts any key (or
+    /// none), each key then its own source.
+    pub write_keys: Option<WriteKeys>,
+    /// The source of key-less Segment calls (when keys are not checked), pingbacks and logs.
+    pub default_source: String,
+    /// Per-source rate limit of Segment calls; `None`: unlimited.
+    pub source_rate: Option<SourceRate>,
+    /// Consent categories that, denied in `context.consent.categoryPreferences`, drop a call.
+    pub consent_categories: Vec<String>,
 }
 
 impl Default for CollectorConfig {
     fn default() -> Self {
-        Self { trusted_proxies: Vec::new(), allowed_lateness_ms: DEFAULT_ALLOWED_LATENESS_MS, write_keys: None }
+        Self {
+            trusted_proxies: Vec::new(),
+            allowed_lateness_ms: DEFAULT_ALLOWED_LATENESS_MS,
+            write_keys: None,
+            default_source: sources::DEFAULT_SOURCE.to_owned(),
+            source_rate: None,
+            consent_categories: sources::DEFAULT_CONSENT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
+        }
     }
 }
 
@@ -72,6 +92,8 @@ impl Default for CollectorConfig {
 pub enum CollectorConfigError {
     #[error("allowed_lateness_ms must be more than 0 and at most {MAX_ALLOWED_LATENESS_MS} (7 days), got {0}")]
     AllowedLateness(i64),
+    #[error("--default-source: {0}")]
+    DefaultSource(engage_model::source::SourceNameError),
 }
 
 impl CollectorConfig {
@@ -80,6 +102,7 @@ impl CollectorConfig {
         if self.allowed_lateness_ms <= 0 || self.allowed_lateness_ms > MAX_ALLOWED_LATENESS_MS {
             return Err(CollectorConfigError::AllowedLateness(self.allowed_lateness_ms));
         }
+        sources::check_source_name(&self.default_source).map_err(CollectorConfigError::DefaultSource)?;
         Ok(())
     }
 }
@@ -106,6 +129,7 @@ struct Inner {
     config: CollectorConfig,
     clock: Clock,
     draining: AtomicBool,
+    limiter: Option<RateLimiter>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -120,7 +144,8 @@ impl Collector {
     pub fn new(publisher: Arc<dyn Publisher>, keyer: ViewerKeyer, config: CollectorConfig, clock: Clock) -> Self {
         debug_assert_eq!(config.validate(), Ok(()), "an invalid collector config");
         metrics::describe();
-        Self { inner: Arc::new(Inner { publisher, keyer, config, clock, draining: AtomicBool::new(false) }) }
+        let limiter = config.source_rate.map(RateLimiter::new);
+        Self { inner: Arc::new(Inner { publisher, keyer, config, clock, draining: AtomicBool::new(false), limiter }) }
     }
 
     /// The collector's routes: pingbacks, Segment calls and health.

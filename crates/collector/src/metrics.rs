@@ -7,7 +7,8 @@ use metrics::{Unit, describe_counter};
 
 /// Pingbacks by `outcome`: `accepted`, `ignored` (level-2 event at level 1), `rejected`, `unavailable` (503).
 pub const PINGBACKS: &str = "engage_collector_pingbacks_total";
-/// Segment calls by `outcome`: `accepted`, `rejected`, `unavailable` (503).
+/// Segment calls by `outcome`: `accepted`, `rejected`, `unavailable` (503), `rate_limited`
+/// (429), `no_consent` (dropped: the consent object denies analytics).
 pub const ANALYTICS: &str = "engage_collector_analytics_events_total";
 /// Refused inputs by `route` and `reason` (`beyond_horizon` and `future_timestamp` included).
 pub const REJECTED: &str = "engage_collector_rejected_total";

@@ -29,7 +29,7 @@ pub struct OwnedAnalytics {
     pub call: CallType,
     /// `userId`, else `anonymousId`.
     pub user: String,
-    /// The write key it came with (the envelope's `source`).
+    /// Its source (the envelope's `source`: the name of its write key).
     pub source: String,
     pub user_id: Option<String>,
     pub anonymous_id: Option<String>,
@@ -131,6 +131,7 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
         received_at_ms: meta.received_at_ms,
         row: AnalyticsRow {
             event_id: meta.event_id,
+            source: a.source.clone(),
             received_at_ms: meta.received_at_ms,
             event_time_ms: meta.event_time_ms,
             call: call.as_str().into(),
@@ -193,6 +194,7 @@ pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalyt
     }
     if a.call == CallType::Identify {
         pending.traits.push(UserTraits {
+            source: a.source.clone(),
             user_key: a.user.clone(),
             user_id: a.row.user_id.clone(),
             anonymous_id: a.row.anonymous_id.clone(),

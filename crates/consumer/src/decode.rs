@@ -56,6 +56,9 @@ pub enum Decoded {
     Analytics(Box<crate::analytics::OwnedAnalytics>),
     Rejected(RejectedRow),
     Undecodable(RejectedRow),
+    /// An erasure request: the ids of one source to forget ([`engage_sink::Erasure`], ids
+    /// not yet extended by the ids linked to them).
+    Erasure(engage_sink::Erasure),
 }
 
 /// Longest prefix of an undecodable payload kept (hex-encoded) for inspection.
@@ -112,6 +115,16 @@ pub fn decode(payload: &[u8]) -> Decoded {
             input: r.input,
             truncated: r.truncated,
         }),
+        Some(Body::Erasure(e)) => {
+            let mut ids: Vec<String> =
+                e.user_ids.into_iter().chain(e.anonymous_ids).filter(|i| !i.is_empty()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if e.source.is_empty() || ids.is_empty() {
+                return undecodable(payload, ev.received_at_ms, "erasure without a source or an id");
+            }
+            Decoded::Erasure(engage_sink::Erasure { source: e.source, ids })
+        }
         None => undecodable(payload, ev.received_at_ms, "envelope without a body"),
     }
 }

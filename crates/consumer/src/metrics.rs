@@ -47,7 +47,14 @@ pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total
 /// Store reads of archived views that failed and were retried.
 pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
+/// Erasure requests applied to the consumer's state (and their rows deleted at the commit).
+pub const ERASURES: &str = "engage_consumer_erasures_total";
+/// Sources with webinar or page-view state in memory (at most `MAX_SOURCES`).
+pub const OPEN_SOURCES: &str = "engage_consumer_open_sources";
+
 pub fn describe() {
+    describe_counter!(ERASURES, Unit::Count, "Erasure requests applied to consumer state.");
+    describe_gauge!(OPEN_SOURCES, Unit::Count, "Sources with webinar or page-view state in memory.");
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");
     describe_counter!(EVENTS, Unit::Count, "Video events by engine outcome.");
     describe_counter!(REPEATS_DROPPED, Unit::Count, "Events dropped as repeats of an event id already seen.");
@@ -93,6 +100,7 @@ pub(crate) fn record_commit(
     metrics::histogram!(COMMIT_SECONDS).record(took.as_secs_f64());
     metrics::gauge!(OPEN_VIEWS).set(engine.open_views() as f64);
     metrics::gauge!(OPEN_WINDOWS).set(engine.open_windows() as f64);
+    metrics::gauge!(OPEN_SOURCES).set(engine.open_sources() as f64);
     metrics::gauge!(HELD_EVENTS).set(engine.held_events() as f64);
     if let Some(wm) = engine.watermark_ms() {
         metrics::gauge!(WATERMARK_MS).set(wm as f64);

@@ -25,7 +25,7 @@ use crate::dedup::{Dedup, DedupConfig, Verdict};
 use crate::engine::{Engine, EngineConfig, EngineConfigError, Outcome};
 use crate::metrics as m;
 use crate::snapshot;
-use engage_sink::{CommitBatch, RejectedRow, Store, StoreError};
+use engage_sink::{CommitBatch, Erasure, RejectedRow, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +147,8 @@ pub struct PartitionState {
     /// Whether the state came from a checkpoint (false: a fresh start at offset 0).
     from_checkpoint: bool,
     rejected: Vec<RejectedRow>,
+    /// Erasures applied to the engine since the last batch, ids extended by their links.
+    erasures: Vec<Erasure>,
     stats: CommitStats,
 }
 
@@ -193,6 +195,7 @@ impl PartitionState {
             snapshotted_at: None,
             from_checkpoint,
             rejected: Vec::new(),
+            erasures: Vec::new(),
             stats: CommitStats::default(),
         }
     }
@@ -405,6 +408,28 @@ impl PartitionState {
                 self.rejected.push(row);
                 Some(reason)
             }
+            Decoded::Erasure(mut erasure) => {
+                self.engine.set_position(offset);
+                let erased = self.engine.erase_analytics(&erasure.source, &erasure.ids);
+                let asked = erasure.ids.len();
+                erasure.ids.extend(erased.ids);
+                erasure.ids.sort_unstable();
+                erasure.ids.dedup();
+                tracing::info!(
+                    target: "engage::audit",
+                    action = "erase",
+                    source = %erasure.source,
+                    partition = self.partition,
+                    offset,
+                    ids_asked = asked,
+                    ids_linked = erasure.ids.len() - asked,
+                    persons_in_memory = erased.persons,
+                    "erasure applied to consumer state; its rows are deleted with the next commit"
+                );
+                metrics::counter!(m::ERASURES).increment(1);
+                self.erasures.push(erasure);
+                None
+            }
         };
         self.position = offset + 1;
         self.stats.records += 1;
@@ -440,6 +465,7 @@ impl PartitionState {
             page_views: analytics.page_views,
             user_traits: std::mem::take(&mut stats.analytics.traits),
             analytics_events: std::mem::take(&mut stats.analytics.events),
+            erasures: std::mem::take(&mut self.erasures),
         };
         Ok((Arc::new(batch), stats))
     }

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 const MAGIC: &[u8; 8] = b"ENGSTATE";
 /// Version of the serialized layout of [`Engine`] and [`Dedup`]. Version 3: the engine
 /// keeps view timelines (event sets) and window generations; versions 1 and 2 held views
-/// as state machines and windows in full, and cannot be read into it.
-pub const FORMAT_VERSION: u16 = 3;
+/// as state machines and windows in full, and cannot be read into it. Version 4: webinar
+/// and page-view state per source (tenant).
+pub const FORMAT_VERSION: u16 = 4;
 
 /// Why a saved state cannot be used.
 #[derive(Debug, thiserror::Error)]

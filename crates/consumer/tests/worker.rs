@@ -221,11 +221,24 @@ impl Store for Flaky {
     async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError> {
         self.inner.recent_rejected(limit).await
     }
-    async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError> {
-        self.inner.session_engagement(session_id).await
+    async fn session_engagement(
+        &self,
+        session_id: &str,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionEngagement>, StoreError> {
+        self.inner.session_engagement(session_id, sources).await
     }
-    async fn top_sessions(&self, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError> {
-        self.inner.top_sessions(range, limit).await
+    async fn top_sessions(
+        &self,
+        range: TimeRange,
+        limit: u32,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionListing>, StoreError> {
+        self.inner.top_sessions(range, limit, sources).await
+    }
+
+    async fn erase(&self, erasure: &engage_sink::Erasure) -> Result<engage_sink::ErasureReport, StoreError> {
+        self.inner.erase(erasure).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

@@ -60,14 +60,14 @@ pub async fn load(store: &dyn Store, q: &ViewQuery, now_ms: i64, host: Option<St
     items.retain(|i| q.matches(&i.item));
     let items_matched = items.len();
     items.truncate(LIST_ROWS);
-    let mut sessions = store.top_sessions(range, limit).await?;
+    let mut sessions = store.top_sessions(range, limit, None).await?;
     sessions.retain(|s| q.matches(&s.session_id));
     let sessions_matched = sessions.len();
     sessions.truncate(LIST_ROWS);
     let any_data = items_matched > 0
         || sessions_matched > 0
         || !store.top_items(&TopItemsQuery { range: TimeRange::ALL, limit: 1 }).await?.is_empty()
-        || !store.top_sessions(TimeRange::ALL, 1).await?.is_empty();
+        || !store.top_sessions(TimeRange::ALL, 1, None).await?.is_empty();
     let item =
         q.item.clone().or_else(|| if q.session.is_none() { items.first().map(|i| i.item.clone()) } else { None });
     let detail = match (item, &q.session) {
@@ -77,13 +77,19 @@ pub async fn load(store: &dyn Store, q: &ViewQuery, now_ms: i64, host: Option<St
             let apps = store.item_apps(&item, range).await?;
             Detail::Item { engagement: Box::new(engagement), apps }
         }
-        (None, Some(id)) => {
-            Detail::Session { id: id.clone(), engagement: store.session_engagement(id).await?.map(Box::new) }
-        }
+        (None, Some(id)) => Detail::Session {
+            id: id.clone(),
+            engagement: store.session_engagement(id, None).await?.into_iter().next().map(Box::new),
+        },
         (None, None) => match sessions.first() {
             Some(s) => Detail::Session {
                 id: s.session_id.clone(),
-                engagement: store.session_engagement(&s.session_id).await?.map(Box::new),
+                engagement: store
+                    .session_engagement(&s.session_id, Some(std::slice::from_ref(&s.source)))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(Box::new),
             },
             None => Detail::None,
         },

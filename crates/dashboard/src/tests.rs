@@ -49,6 +49,7 @@ async fn store(dir: &tempfile::TempDir, data: bool) -> Arc<dyn Store> {
                 window("old", "web/Chrome", t - 3 * 86_400_000, 50),
             ],
             session_windows: vec![SessionWindow {
+                source: "webinars".into(),
                 session_id: "webinar-1".into(),
                 window_start_ms: t,
                 window_end_ms: t + MIN,
@@ -62,6 +63,7 @@ async fn store(dir: &tempfile::TempDir, data: bool) -> Arc<dyn Store> {
                 },
             }],
             session_summaries: vec![SessionSummary {
+                source: "webinars".into(),
                 session_id: "webinar-1".into(),
                 started_at_ms: Some(t),
                 unique_attendees: 3,

@@ -2,6 +2,8 @@
 //! validated here, before anything starts, and every problem is reported.
 
 use clap::{Args, Parser, Subcommand};
+use engage_collector::CollectorConfig;
+use engage_collector::rate_limit::SourceRate;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -40,6 +42,9 @@ pub enum Command {
     /// Create or upgrade the ClickHouse schema (versioned migrations; safe to run twice and
     /// from several replicas at once).
     Migrate(crate::migrate::MigrateArgs),
+    /// Erase a person (GDPR, CCPA): their traits and raw events in one source, in the store and
+    /// in consumer state, through a running engage (--target) or directly (--kafka-brokers).
+    Forget(crate::forget::ForgetArgs),
 }
 
 /// Where rollups are kept: ClickHouse with --clickhouse-url, else SQLite under --data-dir.
@@ -58,6 +63,11 @@ pub struct StoreArgs {
     /// The ClickHouse password.
     #[arg(long, env = "ENGAGE_CLICKHOUSE_PASSWORD", hide_env_values = true)]
     pub clickhouse_password: Option<String>,
+    /// Days user traits are kept after their last identify call (0: forever; default 395,
+    /// about 13 months). SQLite applies it as it runs; on ClickHouse it is the table's TTL,
+    /// set by `engage migrate`.
+    #[arg(long, env = "ENGAGE_TRAITS_TTL_DAYS", value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub traits_ttl_days: Option<u32>,
 }
 
 /// Where Kafka is and what to call things there.
@@ -184,13 +194,51 @@ pub struct CollectorArgs {
     /// generated once and kept in the data directory.
     #[arg(long, env = "ENGAGE_VIEWER_SECRET", hide_env_values = true)]
     pub viewer_secret: Option<String>,
-    /// Segment write keys accepted on /v1/* (comma-separated). When none are given, `engage run`
-    /// accepts any key (and says so at start).
+    /// Segment write keys accepted on /v1/*, each naming its source: `key1=sourceA,key2=sourceB`
+    /// (a bare key is its own source). Sources are tenants: everything derived from a Segment
+    /// call is kept per source. When none are given, `engage run` accepts any key, each its
+    /// own source (and says so at start).
     #[arg(long, env = "ENGAGE_WRITE_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub write_keys: Vec<String>,
+    /// The source of pingbacks, CDN log lines, and Segment calls without a key when keys are
+    /// not checked.
+    #[arg(long, env = "ENGAGE_DEFAULT_SOURCE", default_value = engage_collector::sources::DEFAULT_SOURCE)]
+    pub default_source: String,
+    /// Segment calls a second each source may send on average, per collector (429 with
+    /// Retry-After beyond it); 0: no limit.
+    #[arg(long, env = "ENGAGE_SOURCE_RATE", default_value_t = 1000)]
+    pub source_rate: u32,
+    /// Segment calls a source may send at once above its rate (a batch counts its calls).
+    #[arg(long, env = "ENGAGE_SOURCE_BURST", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub source_burst: u32,
+    /// Consent categories (`context.consent.categoryPreferences`) that, set to false, mean
+    /// no analytics: such calls are dropped and counted (comma-separated, any case).
+    #[arg(long, env = "ENGAGE_CONSENT_CATEGORIES", value_delimiter = ',', default_values_t = engage_collector::sources::DEFAULT_CONSENT_CATEGORIES.iter().map(|c| c.to_string()))]
+    pub consent_categories: Vec<String>,
 }
 
 impl CollectorArgs {
+    /// The collector's settings (validated); `allowed_lateness_seconds` is the horizon.
+    pub fn collector_config(&self, allowed_lateness_seconds: u64) -> anyhow::Result<CollectorConfig> {
+        let write_keys = crate::run::write_keys(&self.write_keys)?;
+        let config = CollectorConfig {
+            trusted_proxies: self.trusted_proxies.clone(),
+            allowed_lateness_ms: allowed_lateness_seconds as i64 * 1000,
+            write_keys,
+            default_source: self.default_source.trim().to_owned(),
+            source_rate: (self.source_rate > 0)
+                .then_some(SourceRate { per_second: self.source_rate, burst: self.source_burst }),
+            consent_categories: self
+                .consent_categories
+                .iter()
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+                .collect(),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Logs a warning for every flag given that no longer has an effect.
     pub fn warn_deprecated(&self) {
         if self.max_clock_skew_seconds.is_some() {

@@ -7,11 +7,13 @@
 //! - [`migrate`]: `engage migrate`, the ClickHouse schema created or upgraded.
 //! - [`store`]: which store a process uses (ClickHouse or SQLite), opened and checked.
 //! - [`ingest`]: `engage ingest-logs`, CDN log files shipped to a collector.
+//! - [`forget`]: `engage forget`, a person's data erased.
 //! - [`loadgen`]: `engage loadgen`, synthetic players against a collector.
 //! - [`telemetry`]: logging and the Prometheus recorder.
 //! - [`secret`]: the viewer-key secret, loaded or created.
 
 mod cli;
+mod forget;
 mod ingest;
 mod loadgen;
 mod migrate;
@@ -36,5 +38,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Api(args) => runtime.block_on(roles::api::run(args)),
         cli::Command::CreateTopics(args) => runtime.block_on(roles::topics::run(args)),
         cli::Command::Migrate(args) => runtime.block_on(migrate::run(args)),
+        cli::Command::Forget(args) => runtime.block_on(forget::run(args)),
     }
 }

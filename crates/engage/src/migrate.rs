@@ -31,7 +31,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     }
     let config = crate::store::clickhouse_config(&args.store)?
         .context("--clickhouse-url / ENGAGE_CLICKHOUSE_URL is required (the SQLite store migrates itself)")?;
-    let options = MigrateOptions { raw_ttl_days: args.raw_ttl_days };
+    let options = MigrateOptions { raw_ttl_days: args.raw_ttl_days, traits_ttl_days: args.store.traits_ttl_days };
     let report = ClickHouseStore::migrate(&config, options)
         .await
         .with_context(|| format!("migrating the ClickHouse database `{}` at {}", config.database, config.url))?;

@@ -16,7 +16,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
 use engage_bus::{EmbeddedLog, EmbeddedLogConfig, Publisher};
-use engage_collector::{Collector, CollectorConfig, system_clock};
+use engage_collector::sources::WriteKeys;
+use engage_collector::{Collector, system_clock};
 use engage_consumer::worker::{self, WorkerConfig};
 use engage_kafka::KafkaPublisher;
 use engage_kafka::consumer::ConsumerSettings;
@@ -77,17 +78,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
-    let collector_config = CollectorConfig {
-        trusted_proxies: args.collector.trusted_proxies.clone(),
-        allowed_lateness_ms: args.engine.allowed_lateness_seconds as i64 * 1000,
-        write_keys: write_keys(&args.collector.write_keys),
-    };
-    collector_config.validate()?;
+    let collector_config = args.collector.collector_config(args.engine.allowed_lateness_seconds)?;
     args.collector.warn_deprecated();
     let collector = Collector::new(bus.publisher(), ViewerKeyer::new(secret), collector_config, system_clock());
     let app = Router::new()
         .merge(collector.router())
         .merge(engage_api::router(store.clone()))
+        .merge(engage_api::erasure_router(engage_api::erase::Eraser {
+            store: store.clone(),
+            bus: Some(bus.publisher()),
+        }))
         .merge(engage_dashboard::router(store.clone()))
         .route("/metrics", get(move || std::future::ready(metrics.render())));
 
@@ -151,14 +151,17 @@ impl Bus {
     }
 }
 
-/// The accepted Segment write keys; none configured means any key (said once, loudly).
-pub(crate) fn write_keys(keys: &[String]) -> Option<Vec<String>> {
-    let keys: Vec<String> = keys.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
-    if keys.is_empty() {
-        tracing::warn!("no --write-keys / ENGAGE_WRITE_KEYS: the Segment endpoints /v1/* accept any write key");
-        return None;
+/// The accepted Segment write keys and their sources; none configured means any key, each
+/// its own source (said once, loudly).
+pub(crate) fn write_keys(entries: &[String]) -> anyhow::Result<Option<WriteKeys>> {
+    let keys = WriteKeys::parse(entries).context("--write-keys / ENGAGE_WRITE_KEYS")?;
+    match &keys {
+        None => tracing::warn!(
+            "no --write-keys / ENGAGE_WRITE_KEYS: the Segment endpoints /v1/* accept any write key, each its own source"
+        ),
+        Some(keys) => tracing::info!(sources = ?keys.sources(), "Segment write keys configured"),
     }
-    Some(keys)
+    Ok(keys)
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -22,8 +22,11 @@ pub async fn open_store(args: &StoreArgs, data_dir: &Path) -> anyhow::Result<Arc
         }
         None => {
             let path = data_dir.join("engage.sqlite3");
-            let store =
+            let mut store =
                 SqliteStore::open(&path).with_context(|| format!("opening the SQLite store {}", path.display()))?;
+            if let Some(days) = args.traits_ttl_days {
+                store = store.with_traits_ttl_days(days);
+            }
             tracing::info!(path = %path.display(), "store: SQLite");
             Ok(Arc::new(store))
         }

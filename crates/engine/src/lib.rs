@@ -248,7 +248,7 @@ pub struct Engine {
     #[serde(skip)]
     checked: HashSet<[u8; 16]>,
     /// Webinar sessions and page views (analytics events).
-    webinar: webinar::Webinars,
+    webinar: webinar::tenants::Tenants,
 }
 
 /// Event times are clamped to `±TIME_LIMIT_MS` (window math stays in range).
@@ -266,7 +266,7 @@ impl Engine {
         if let Err(e) = config.validate() {
             panic!("invalid engine configuration: {e}");
         }
-        let webinar = webinar::Webinars::new(&config);
+        let webinar = webinar::tenants::Tenants::new(&config);
         Self {
             windows: Windows::new(config.window_ms, config.hold_ms),
             config,

@@ -14,8 +14,8 @@ mod generated {
 }
 
 pub use generated::{
-    Analytics as AnalyticsBody, AnalyticsType, App, Pingback as PingbackBody, PingbackEvent, RawEvent, Rejected,
-    Source, raw_event::Body,
+    Analytics as AnalyticsBody, AnalyticsType, App, Erasure, Pingback as PingbackBody, PingbackEvent, RawEvent,
+    Rejected, Source, raw_event::Body,
 };
 
 /// Fixed key of the event-id hash: ids must be equal across processes and versions.
@@ -161,6 +161,36 @@ pub fn rejected_event(received_at_ms: i64, route: &str, reason_code: &str, reaso
             route: route.into(),
         })),
     }
+}
+
+/// The envelope of an erasure request for `source`, made at `requested_at_ms`; keyed
+/// [`source_key`] on the bus.
+pub fn erasure_event(requested_at_ms: i64, erasure: Erasure) -> RawEvent {
+    let mut fields: Vec<&[u8]> = vec![b"erasure", erasure.source.as_bytes()];
+    let at = requested_at_ms.to_le_bytes();
+    fields.push(&at);
+    for id in erasure.user_ids.iter().chain(&erasure.anonymous_ids) {
+        fields.push(id.as_bytes());
+    }
+    let id = event_id(&fields);
+    RawEvent {
+        event_id: id,
+        received_at_ms: requested_at_ms,
+        event_time_ms: requested_at_ms,
+        source: Source::Admin as i32,
+        viewer_key: 0,
+        app: None,
+        ingested_at_ms: requested_at_ms,
+        prev_viewer_key: 0,
+        body: Some(Body::Erasure(erasure)),
+    }
+}
+
+/// The bus key of a source's webinar state: its webinar, identify, alias and group calls
+/// (see [`crate::segment::partition_key`]) and its erasure requests, so the consumer holding
+/// that state sees all of them, in order.
+pub fn source_key(source: &str) -> String {
+    format!("source:{source}")
 }
 
 #[cfg(test)]

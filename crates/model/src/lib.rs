@@ -10,6 +10,7 @@
 //! - [`envelope`]: the protobuf `RawEvent` published to the bus, and its conversions.
 //! - [`reject`]: the bounded set of reasons an input is refused.
 //! - [`segment`]: the Segment HTTP Tracking API calls, parsed and validated.
+//! - [`source`]: sources (tenants): the default source and the rule of a source name.
 //! - [`webinar`]: rollups of analytics events (webinar sessions, page views).
 
 pub mod app;
@@ -19,6 +20,7 @@ pub mod pingback;
 pub mod reject;
 pub mod rollup;
 pub mod segment;
+pub mod source;
 pub mod time;
 pub mod viewer;
 pub mod webinar;

@@ -47,11 +47,13 @@ pub enum RejectReason {
     InvalidField,
     /// A batch item whose `type` is not a Segment call type.
     UnknownType,
+    /// A source past its rate limit (`--source-rate`): 429, counted, not kept.
+    RateLimited,
 }
 
 impl RejectReason {
     /// Every code, for documentation and for pre-registering metrics.
-    pub const ALL: [RejectReason; 26] = [
+    pub const ALL: [RejectReason; 27] = [
         Self::QueryTooLong,
         Self::DuplicateParameter,
         Self::MissingItem,
@@ -78,6 +80,7 @@ impl RejectReason {
         Self::MissingField,
         Self::InvalidField,
         Self::UnknownType,
+        Self::RateLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +111,7 @@ impl RejectReason {
             Self::MissingField => "missing_field",
             Self::InvalidField => "invalid_field",
             Self::UnknownType => "unknown_type",
+            Self::RateLimited => "rate_limited",
         }
     }
 

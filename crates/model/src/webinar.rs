@@ -74,6 +74,8 @@ pub struct SessionWindowCounts {
 /// The full state of one (session, window).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionWindow {
+    /// The source (tenant) the session belongs to: session ids are per source.
+    pub source: String,
     pub session_id: String,
     pub window_start_ms: i64,
     pub window_end_ms: i64,
@@ -85,6 +87,8 @@ pub struct SessionWindow {
 /// The whole-session figures of one session.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
+    /// The source (tenant) the session belongs to.
+    pub source: String,
     pub session_id: String,
     /// Earliest "Session Started", epoch milliseconds.
     pub started_at_ms: Option<i64>,
@@ -108,6 +112,8 @@ pub struct SessionSummary {
 /// overwriting the count.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageViewWindow {
+    /// The source (tenant) whose calls these views are.
+    pub source: String,
     /// `page` or `screen`.
     pub kind: String,
     /// The page or screen name ("" when the call had none).

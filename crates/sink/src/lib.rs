@@ -21,7 +21,7 @@ pub use self::clickhouse::{ClickHouseConfig, ClickHouseStore};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 pub use store::{
-    AnalyticsRow, AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow,
-    SessionEngagement, SessionListing, SessionTimelinePoint, Store, TimeRange, TimelinePoint, TopItemsQuery,
-    UserTraits, ratio,
+    AnalyticsRow, AppSummary, Checkpoint, CommitBatch, Erasure, ErasureReport, ItemEngagement, ItemQuery, ItemSummary,
+    RejectedRow, SessionEngagement, SessionListing, SessionTimelinePoint, Store, TimeRange, TimelinePoint,
+    TopItemsQuery, UserTraits, ratio,
 };

@@ -55,11 +55,27 @@ pub trait Store: Send + Sync + 'static {
     async fn item_apps(&self, item: &str, range: TimeRange) -> Result<Vec<AppSummary>, StoreError>;
     /// The most recently received rejected inputs, newest first.
     async fn recent_rejected(&self, limit: u32) -> Result<Vec<RejectedRow>, StoreError>;
-    /// Engagement of one webinar session (summary and timeline); None if never seen.
-    async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError>;
-    /// Webinar sessions with a (non-empty) window starting in `range`, with their
-    /// whole-session figures: unique attendees desc, then session id asc; at most `limit`.
-    async fn top_sessions(&self, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError>;
+    /// Engagement of one webinar session (summary and timeline) in each source that has a
+    /// session of that id (only `sources`, when given), ordered by source; empty if none.
+    async fn session_engagement(
+        &self,
+        session_id: &str,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionEngagement>, StoreError>;
+    /// Webinar sessions with a (non-empty) window starting in `range` (of `sources` only,
+    /// when given), with their whole-session figures: unique attendees desc, then source and
+    /// session id asc; at most `limit`.
+    async fn top_sessions(
+        &self,
+        range: TimeRange,
+        limit: u32,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionListing>, StoreError>;
+    /// Deletes now what is stored about the persons of an erasure: their traits and raw
+    /// analytics events in its source (and in rows written before sources, whose source is
+    /// ""). Answers how many rows went. The consumer state forgets them when the erasure
+    /// record reaches it (see [`CommitBatch::erasures`]).
+    async fn erase(&self, erasure: &Erasure) -> Result<ErasureReport, StoreError>;
     /// Cheap liveness check for /readyz.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -101,11 +117,33 @@ pub struct CommitBatch {
     pub user_traits: Vec<UserTraits>,
     /// Every accepted analytics event, raw (insert, ignore an existing event_id).
     pub analytics_events: Vec<AnalyticsRow>,
+    /// Erasures the batch saw, with every id the consumer's state linked to the ids asked
+    /// for: applied after everything else of the batch, so no row of theirs the batch
+    /// carries survives it ([`Store::erase`]'s deletes).
+    pub erasures: Vec<Erasure>,
+}
+
+/// Whose data to erase: ids of one source, matched against `userId` and `anonymousId`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Erasure {
+    pub source: String,
+    pub ids: Vec<String>,
+}
+
+/// What an erasure deleted (the answer of `DELETE /api/v1/users/{id}` and `engage forget`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ErasureReport {
+    /// Rows of `user_traits` deleted.
+    pub traits: u64,
+    /// Raw analytics events deleted.
+    pub events: u64,
 }
 
 /// The traits an identify call gave a user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserTraits {
+    /// The call's source: traits are kept per (source, user).
+    pub source: String,
     /// `userId`, else `anonymousId`.
     pub user_key: String,
     pub user_id: String,
@@ -121,6 +159,8 @@ pub struct UserTraits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnalyticsRow {
     pub event_id: Vec<u8>,
+    /// The call's source.
+    pub source: String,
     pub received_at_ms: i64,
     pub event_time_ms: i64,
     /// `track`, `identify`, `page`, `screen`, `group` or `alias`.
@@ -141,6 +181,8 @@ pub struct AnalyticsRow {
 /// The answer of `GET /api/v1/sessions/{session_id}/engagement` (a public JSON contract).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SessionEngagement {
+    /// The source the session belongs to (session ids are per source).
+    pub source: String,
     pub session_id: String,
     /// Epoch milliseconds of "Session Started" / "Session Ended", null when not seen.
     pub started_at: Option<i64>,
@@ -164,6 +206,7 @@ impl SessionEngagement {
             ms.iter().map(|(k, v)| (k.clone(), *v as f64 / 1000.0)).collect()
         };
         SessionEngagement {
+            source: summary.source.clone(),
             session_id: summary.session_id.clone(),
             started_at: summary.started_at_ms,
             ended_at: summary.ended_at_ms,
@@ -194,6 +237,8 @@ impl SessionEngagement {
 /// One row of a list of webinar sessions ([`Store::top_sessions`]): whole-session figures.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SessionListing {
+    /// The source the session belongs to.
+    pub source: String,
     pub session_id: String,
     /// Epoch milliseconds of "Session Started" / "Session Ended", null when not seen.
     pub started_at: Option<i64>,
@@ -210,6 +255,7 @@ impl SessionListing {
     /// The listing of a summary (every backend computes the ratios alike).
     pub fn new(summary: &SessionSummary) -> SessionListing {
         SessionListing {
+            source: summary.source.clone(),
             session_id: summary.session_id.clone(),
             started_at: summary.started_at_ms,
             ended_at: summary.ended_at_ms,

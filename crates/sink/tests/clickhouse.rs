@@ -130,19 +130,31 @@ async fn migrations_run_concurrently_from_two_clients() {
 #[tokio::test]
 async fn the_raw_ttl_changes_only_when_asked() {
     let config = config("ttl");
-    let report = ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(7) }).await.unwrap();
-    assert_eq!(report.ttl_changed, Vec::<String>::new(), "created with the asked TTL");
+    let report = ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(7), traits_ttl_days: None })
+        .await
+        .unwrap();
+    assert_eq!(report.ttl_changed, ["user_traits"], "raw tables created with the asked TTL, traits get theirs");
+    assert!(ttl_of(&config, "user_traits").await.contains("toIntervalDay(395)"), "13 months by default");
     assert!(ttl_of(&config, "analytics_events").await.contains("toIntervalDay(7)"));
-    let again = ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(7) }).await.unwrap();
+    let again = ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(7), traits_ttl_days: None })
+        .await
+        .unwrap();
     assert_eq!(again.ttl_changed, Vec::<String>::new(), "same TTL: nothing to do");
     let unasked = ClickHouseStore::migrate(&config, MigrateOptions::default()).await.unwrap();
     assert_eq!(unasked.ttl_changed, Vec::<String>::new(), "no --raw-ttl-days keeps the TTL set");
     assert!(ttl_of(&config, "rejected").await.contains("toIntervalDay(7)"));
-    let changed = ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(30) }).await.unwrap();
-    assert_eq!(changed.ttl_changed, ["analytics_events", "rejected"]);
+    let changed =
+        ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(30), traits_ttl_days: Some(30) })
+            .await
+            .unwrap();
+    assert_eq!(changed.ttl_changed, ["analytics_events", "rejected", "user_traits"]);
+    assert!(ttl_of(&config, "user_traits").await.contains("toIntervalDay(30)"));
     assert!(ttl_of(&config, "analytics_events").await.contains("toIntervalDay(30)"));
-    let forever = ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(0) }).await.unwrap();
+    let forever = ClickHouseStore::migrate(&config, MigrateOptions { raw_ttl_days: Some(0), traits_ttl_days: None })
+        .await
+        .unwrap();
     assert_eq!(forever.ttl_changed, ["analytics_events", "rejected"]);
+    assert!(ttl_of(&config, "user_traits").await.contains("toIntervalDay(30)"), "kept when not asked");
     assert!(!ttl_of(&config, "rejected").await.contains("TTL"));
 }
 
@@ -445,18 +457,19 @@ async fn the_analyst_views_agree_with_the_store() {
         assert_eq!(n.trim(), e.unique_viewers.to_string(), "video_viewer_plays of {item}");
     }
 
-    for id in workload::SESSIONS {
-        let Some(s) = store.session_engagement(id).await.unwrap() else { continue };
+    for (source, id) in workload::SOURCES.iter().flat_map(|s| workload::SESSIONS.iter().map(move |id| (s, id))) {
+        let found = store.session_engagement(id, Some(&[source.to_string()])).await.unwrap();
+        let Some(s) = found.first() else { continue };
         let rows = tsv(
             &config,
-            &format!("SELECT toUnixTimestamp64Milli(window_start), attendees FROM webinar_attendance WHERE session_id = '{id}' ORDER BY window_start"),
+            &format!("SELECT toUnixTimestamp64Milli(window_start), attendees FROM webinar_attendance WHERE session_id = '{id}' AND source = '{source}' ORDER BY window_start"),
         )
         .await;
         let expected: String = s.timeline.iter().map(|p| format!("{}\t{}\n", p.window_start, p.attendees)).collect();
         assert_eq!(rows, expected, "webinar_attendance of {id}");
         let summary = tsv(
             &config,
-            &format!("SELECT unique_attendees, peak_concurrent FROM webinar_sessions WHERE session_id = '{id}'"),
+            &format!("SELECT unique_attendees, peak_concurrent FROM webinar_sessions WHERE session_id = '{id}' AND source = '{source}'"),
         )
         .await;
         assert_eq!(summary, format!("{}\t{}\n", s.unique_attendees, s.peak_concurrent), "webinar_sessions of {id}");
@@ -466,11 +479,13 @@ async fn the_analyst_views_agree_with_the_store() {
     let events = tsv(&config, "SELECT count(), uniqExact(event_id) FROM analytics_events FINAL").await;
     let (n, distinct) = events.trim().split_once('\t').unwrap();
     assert_eq!(n, distinct);
-    let latest = tsv(&config, "SELECT user_key, traits FROM user_traits_latest ORDER BY user_key").await;
+    let latest =
+        tsv(&config, "SELECT source, user_key, traits FROM user_traits_latest ORDER BY source, user_key").await;
     let mut expected = std::collections::BTreeMap::<String, (i64, Vec<u8>, String)>::new();
     for b in workload::batches(11, 20) {
         for t in b.user_traits {
-            let slot = expected.entry(t.user_key.clone()).or_insert((i64::MIN, Vec::new(), String::new()));
+            let key = format!("{}\t{}", t.source, t.user_key);
+            let slot = expected.entry(key).or_insert((i64::MIN, Vec::new(), String::new()));
             if (t.updated_at_ms, &t.event_id) > (slot.0, &slot.1) {
                 *slot = (t.updated_at_ms, t.event_id, t.traits_json);
             }

@@ -2,7 +2,13 @@
 //! so Segment's own SDKs can point at engage unchanged.
 //!
 //! - Write key: the Basic-auth user name, or `writeKey` in the body; checked against the
-//!   configured keys (401), any key accepted when none are configured.
+//!   configured keys (401), any key accepted when none are configured. The key names the
+//!   call's *source* (see [`crate::sources`]): the envelope carries the source's name.
+//! - Rate: each source has a token bucket (`--source-rate`, see [`crate::rate_limit`]); a
+//!   request whose calls do not fit is answered 429 with `Retry-After`, counted
+//!   (`rate_limited`), and not kept.
+//! - Consent: a call whose consent object denies analytics is answered like an accepted one,
+//!   counted (`outcome="no_consent"`), and dropped: neither published nor kept.
 //! - Bodies: JSON, optionally `Content-Encoding: gzip`; 32 KB per event, 500 KB per batch (413).
 //! - Each call is validated by [`engage_model::segment`] (400 naming the field), its time
 //!   corrected for the client's clock by `sentAt`, its viewer key derived from `context.ip`
@@ -30,6 +36,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+use crate::sources::{check_source_name, denies_consent};
 use crate::{Collector, metrics as m};
 use axum::Router;
 use axum::body::Body;
@@ -106,15 +113,22 @@ async fn single(c: Collector, call: CallType, peer: SocketAddr, headers: HeaderM
         Ok(v) => v,
         Err(e) => return refuse(&c, route, received_at_ms, invalid_json(&e), &bytes).await,
     };
-    let key = match write_key(&c, &headers, &value) {
-        Ok(k) => k,
+    let source = match source_of(&c, &headers, &value) {
+        Ok(s) => s,
         Err(e) => return refuse(&c, route, received_at_ms, e, &bytes).await,
     };
+    if let Err(resp) = within_rate(&c, route, &source, 1, received_at_ms) {
+        return resp;
+    }
     let msg = match parse_message(value, Some(call)) {
         Ok(m) => m,
         Err(e) => return refuse(&c, route, received_at_ms, e.into(), &bytes).await,
     };
-    let req = record::Request { peer, headers: &headers, received_at_ms, source: &key, batch_sent_at_ms: None };
+    if denies_consent(&msg, &c.inner.config.consent_categories) {
+        metrics::counter!(m::ANALYTICS, "outcome" => "no_consent").increment(1);
+        return success(Vec::new());
+    }
+    let req = record::Request { peer, headers: &headers, received_at_ms, source: &source, batch_sent_at_ms: None };
     let rec = match record::accepted(&c, &msg, &bytes, &req) {
         Ok(rec) => rec,
         Err(e) => return refuse(&c, route, received_at_ms, e, &bytes).await,
@@ -143,14 +157,18 @@ async fn batch(
         Ok(v) => v,
         Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, invalid_json(&e), &bytes).await,
     };
-    let key = match write_key(&c, &headers, &value) {
-        Ok(k) => k,
+    let source = match source_of(&c, &headers, &value) {
+        Ok(s) => s,
         Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await,
     };
     let items = match batch_items(&mut value) {
         Ok(items) => items,
         Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await,
     };
+    let calls = u32::try_from(items.len()).unwrap_or(u32::MAX);
+    if let Err(resp) = within_rate(&c, BATCH_ROUTE, &source, calls, received_at_ms) {
+        return resp;
+    }
     let batch_sent_at_ms = match value.get("sentAt") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match parse_time(s) {
@@ -165,9 +183,10 @@ async fn batch(
             return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await;
         }
     };
-    let req = record::Request { peer, headers: &headers, received_at_ms, source: &key, batch_sent_at_ms };
+    let req = record::Request { peer, headers: &headers, received_at_ms, source: &source, batch_sent_at_ms };
     let mut records = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
+    let mut no_consent = 0u64;
     for (index, item) in items.into_iter().enumerate() {
         let item_bytes = serde_json::to_vec(&item).unwrap_or_default();
         let parsed = if item_bytes.len() > MAX_EVENT_BYTES {
@@ -178,6 +197,13 @@ async fn batch(
             ))
         } else {
             parse_message(item, None).map_err(SegmentError::from)
+        };
+        let parsed = match parsed {
+            Ok(msg) if denies_consent(&msg, &c.inner.config.consent_categories) => {
+                no_consent += 1;
+                continue;
+            }
+            other => other,
         };
         match parsed.and_then(|msg| record::accepted(&c, &msg, &item_bytes, &req)) {
             Ok(rec) => records.push(rec),
@@ -191,6 +217,9 @@ async fn batch(
         }
     }
     let accepted = records.len() - rejected.len();
+    if no_consent > 0 {
+        metrics::counter!(m::ANALYTICS, "outcome" => "no_consent").increment(no_consent);
+    }
     if let Err(e) = c.inner.publisher.publish(records).await {
         return unavailable(e, accepted as u64);
     }
@@ -219,21 +248,51 @@ fn batch_items(value: &mut Value) -> Result<Vec<Value>, SegmentError> {
     }
 }
 
-/// The request's write key (Basic-auth user, else `writeKey` in the body), checked against
-/// the configured keys. Returns the key ("" when none was given and none are required).
-fn write_key(c: &Collector, headers: &HeaderMap, value: &Value) -> Result<String, SegmentError> {
+/// The request's source: the source its write key (Basic-auth user, else `writeKey` in the
+/// body) names. When keys are not checked, a key is its own source (if it is a valid source
+/// name, else 400) and no key is the default source.
+fn source_of(c: &Collector, headers: &HeaderMap, value: &Value) -> Result<String, SegmentError> {
     let key = body::basic_auth_user(headers)
         .or_else(|| value.get("writeKey").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string));
     match (&c.inner.config.write_keys, key) {
-        (None, key) => Ok(key.unwrap_or_default()),
-        (Some(keys), Some(key)) if keys.contains(&key) => Ok(key),
-        (Some(_), Some(_)) => Err(SegmentError::new(RejectReason::Unauthorized, "writeKey", "is not a configured key")),
+        (None, None) => Ok(c.inner.config.default_source.clone()),
+        (None, Some(key)) => match check_source_name(&key) {
+            Ok(()) => Ok(key),
+            Err(e) => {
+                Err(SegmentError::new(RejectReason::InvalidField, "writeKey", format!("names no valid source: {e}")))
+            }
+        },
+        (Some(keys), Some(key)) => match keys.source_of(&key) {
+            Some(source) => Ok(source.to_owned()),
+            None => Err(SegmentError::new(RejectReason::Unauthorized, "writeKey", "is not a configured key")),
+        },
         (Some(_), None) => Err(SegmentError::new(
             RejectReason::Unauthorized,
             "writeKey",
             "is required (Basic-auth user name or `writeKey` in the body)",
         )),
     }
+}
+
+/// Takes `calls` from the source's rate limit, or answers 429 with `Retry-After` (counted, not
+/// kept: keeping every throttled request would turn a flood into writes).
+fn within_rate(c: &Collector, route: &'static str, source: &str, calls: u32, now_ms: i64) -> Result<(), Response> {
+    let Some(limiter) = &c.inner.limiter else { return Ok(()) };
+    let Err(retry_after) = limiter.take(source, calls, now_ms) else { return Ok(()) };
+    metrics::counter!(m::ANALYTICS, "outcome" => "rate_limited").increment(u64::from(calls));
+    metrics::counter!(m::REJECTED, "route" => route, "reason" => RejectReason::RateLimited.as_str()).increment(1);
+    let burst = c.inner.config.source_rate.map_or(0, |r| r.burst);
+    let message = if calls > burst {
+        format!("a request of {calls} calls is more than the source's burst of {burst}: split it")
+    } else {
+        format!("the source is over its rate limit; retry after {retry_after} s")
+    };
+    let body = serde_json::json!({"success": false, "code": RejectReason::RateLimited.as_str(), "message": message});
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Err(resp)
 }
 
 fn invalid_json(e: &serde_json::Error) -> SegmentError {

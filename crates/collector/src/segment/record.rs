@@ -27,7 +27,7 @@ pub(crate) struct Request<'a> {
     /// The collector's clock when the request was read: receive time, `ingested_at_ms` and
     /// the `now` of the horizon.
     pub(crate) received_at_ms: i64,
-    /// The write key ("" when none): part of the event id.
+    /// The call's source (named by its write key): part of the event id and of the bus key.
     pub(crate) source: &'a str,
     /// The batch's `sentAt`, for items without their own.
     pub(crate) batch_sent_at_ms: Option<i64>,

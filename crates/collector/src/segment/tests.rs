@@ -21,7 +21,7 @@ const MINUTE: i64 = 60_000;
 
 fn app(p: Arc<Capture>, keys: Option<&[&str]>) -> Router {
     let config = CollectorConfig {
-        write_keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+        write_keys: keys.and_then(|k| crate::sources::WriteKeys::parse(k).expect("valid keys")),
         ..CollectorConfig::default()
     };
     let c = Collector::new(p, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
@@ -82,7 +82,11 @@ async fn track_is_accepted_and_published_without_the_raw_ip() {
     let ev = &evs[0];
     assert_eq!(ev.event_time_ms, NOW - 60_000);
     assert_eq!(ev.app.as_ref().map(|a| a.key.as_str()), Some("Acme/Webinar"));
-    assert_eq!(p.records.lock().expect("lock")[0].key, b"source:", "webinar events meet their source's identity state");
+    assert_eq!(
+        p.records.lock().expect("lock")[0].key,
+        b"source:default",
+        "webinar events meet their source's identity state; without a key, the default source's"
+    );
     let Some(EvBody::Analytics(a)) = &ev.body else { panic!("not analytics") };
     assert_eq!(a.r#type, AnalyticsType::Track as i32);
     assert_eq!((a.event.as_str(), a.user_id.as_str(), a.message_id.as_str()), ("User Joined", "u1", "m1"));
@@ -356,4 +360,104 @@ async fn preflight_and_unavailable_bus() {
     let (s, h, _) = post(app(failing, None), "/v1/track", &[], json_body(json!({"userId": "u", "event": "e"}))).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(h[header::RETRY_AFTER], "1");
+}
+
+fn app_with(p: Arc<Capture>, config: CollectorConfig) -> Router {
+    let c = Collector::new(p, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
+    c.router().layer(MockConnectInfo(SocketAddr::from(([198, 51, 100, 7], 4000))))
+}
+
+/// The `source` of every published analytics envelope, with its bus key.
+fn sources(p: &Capture) -> Vec<(String, String)> {
+    let records = p.records.lock().expect("lock").clone();
+    records
+        .iter()
+        .filter_map(|r| match RawEvent::decode(r.payload.as_slice()).expect("decodes").body {
+            Some(EvBody::Analytics(a)) => Some((a.source, String::from_utf8_lossy(&r.key).into_owned())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_write_key_names_its_source_and_the_key_itself_is_never_published() {
+    let p = Arc::new(Capture::default());
+    let keys = crate::sources::WriteKeys::parse(&["wk_live_1=webinars", "wk_live_2=webinars", "marketing"]).unwrap();
+    let router = app_with(p.clone(), CollectorConfig { write_keys: keys, ..CollectorConfig::default() });
+    for key in ["wk_live_1", "wk_live_2", "marketing"] {
+        let body = json!({"userId": "u1", "event": "User Joined", "writeKey": key});
+        assert_eq!(post(router.clone(), "/v1/track", &[], json_body(body)).await.0, StatusCode::OK);
+    }
+    let got = sources(&p);
+    let expected =
+        [("webinars", "source:webinars"), ("webinars", "source:webinars"), ("marketing", "source:marketing")];
+    assert_eq!(got, expected.map(|(s, k)| (s.to_string(), k.to_string())));
+    let all = format!("{:?}", p.records.lock().expect("lock"));
+    assert!(!all.contains("wk_live"), "no write key on the bus");
+    // one call, retried with the source's other key: the same event id (dedup is per source)
+    let ids: Vec<Vec<u8>> = events(&p).into_iter().map(|e| e.event_id).collect();
+    let retried = [
+        json!({"userId": "u", "event": "E", "messageId": "m", "writeKey": "wk_live_1"}),
+        json!({"userId": "u", "event": "E", "messageId": "m", "writeKey": "wk_live_2"}),
+    ];
+    for body in retried {
+        post(router.clone(), "/v1/track", &[], json_body(body)).await;
+    }
+    let after: Vec<Vec<u8>> = events(&p).into_iter().map(|e| e.event_id).skip(ids.len()).collect();
+    assert_eq!(after[0], after[1]);
+}
+
+#[tokio::test]
+async fn a_source_past_its_rate_is_answered_429_with_retry_after_and_others_are_not() {
+    let p = Arc::new(Capture::default());
+    let config = CollectorConfig {
+        source_rate: Some(crate::rate_limit::SourceRate { per_second: 1, burst: 3 }),
+        ..CollectorConfig::default()
+    };
+    let router = app_with(p.clone(), config);
+    let batch = |key: &str, n: usize| {
+        let items: Vec<Value> =
+            (0..n).map(|i| json!({"type": "track", "userId": "u", "event": format!("e{i}")})).collect();
+        json_body(json!({"batch": items, "writeKey": key}))
+    };
+    assert_eq!(post(router.clone(), "/v1/batch", &[], batch("a", 3)).await.0, StatusCode::OK);
+    let (status, headers, answer) = post(router.clone(), "/v1/batch", &[], batch("a", 1)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(answer["code"], "rate_limited");
+    let (status, _, answer) = post(router.clone(), "/v1/batch", &[], batch("b", 4)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "more than the burst");
+    assert!(answer["message"].as_str().unwrap().contains("split it"), "{answer}");
+    assert_eq!(
+        post(router.clone(), "/v1/track", &[], json_body(json!({"userId": "u", "event": "e", "writeKey": "b"})))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // throttled requests are counted, not kept: only the 4 accepted calls were published
+    assert_eq!(events(&p).len(), 4);
+    assert!(rejections(&p).is_empty());
+}
+
+#[tokio::test]
+async fn a_call_whose_consent_denies_analytics_is_answered_ok_and_dropped() {
+    let p = Arc::new(Capture::default());
+    let router = app(p.clone(), None);
+    let denied = json!({"type": "track", "userId": "u1", "event": "User Joined",
+        "context": {"consent": {"categoryPreferences": {"Analytics": false, "Advertising": true}}}});
+    let granted = json!({"type": "track", "userId": "u2", "event": "User Joined",
+        "context": {"consent": {"categoryPreferences": {"Analytics": true}}}});
+    let (s, _, answer) = post(router.clone(), "/v1/track", &[], json_body(denied.clone())).await;
+    assert_eq!((s, answer), (StatusCode::OK, json!({"success": true})));
+    let (s, _, answer) = post(router, "/v1/batch", &[], json_body(json!({"batch": [denied, granted]}))).await;
+    assert_eq!((s, answer), (StatusCode::OK, json!({"success": true})));
+    let published: Vec<String> = events(&p)
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Some(EvBody::Analytics(a)) => Some(a.user_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published, ["u2"], "only the call with consent");
+    assert!(rejections(&p).is_empty(), "a consent drop keeps nothing");
 }

@@ -49,6 +49,7 @@ fn data(detail: Detail) -> ViewData {
         }],
         items_matched: 1,
         sessions: vec![SessionListing {
+            source: "webinars".into(),
             session_id: EVIL.into(),
             started_at: Some(T0),
             ended_at: None,
@@ -103,6 +104,7 @@ fn an_item_shows_its_figures_and_plots_the_api_numbers() {
 #[test]
 fn a_session_shows_attendance_engagement_and_streams() {
     let e = SessionEngagement {
+        source: "webinars".into(),
         session_id: EVIL.into(),
         started_at: Some(T0),
         ended_at: Some(T0 + 120_000),

@@ -1,10 +1,15 @@
 //! `engage api`: the read side (API and dashboard) over the store, stateless and scalable.
 
 use crate::telemetry;
+use anyhow::Context;
 use axum::Router;
 use clap::Args;
+use engage_bus::Publisher;
+use engage_kafka::KafkaPublisher;
+use engage_kafka::producer::ProducerSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct ApiRoleArgs {
@@ -16,14 +21,29 @@ pub struct ApiRoleArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub store: crate::cli::StoreArgs,
+    /// The bus the consumers read (`--kafka-brokers`, `--kafka-topic`): erasures
+    /// (`DELETE /api/v1/users/{id}`) are published there so consumer state forgets the person
+    /// too; without it they are refused (503).
+    #[command(flatten)]
+    pub kafka: crate::cli::KafkaArgs,
 }
 
 pub async fn run(args: ApiRoleArgs) -> anyhow::Result<()> {
     let metrics = telemetry::install_metrics()?;
     let store = crate::store::open_store(&args.store, &args.data_dir).await?;
+    let bus: Option<Arc<dyn Publisher>> = match args.kafka.config() {
+        Some(kafka) => {
+            let publisher = KafkaPublisher::new(&kafka, &ProducerSettings::default())
+                .context("creating the Kafka producer for erasures")?;
+            Some(Arc::new(publisher))
+        }
+        None => None,
+    };
+    let eraser = engage_api::erase::Eraser { store: store.clone(), bus };
     let ready_store = store.clone();
     let app = Router::new()
         .merge(engage_api::router(store.clone()))
+        .merge(engage_api::erasure_router(eraser))
         .merge(engage_dashboard::router(store))
         .merge(super::health(move || {
             let store = ready_store.clone();

@@ -9,7 +9,7 @@ use crate::cli::{CollectorArgs, KafkaArgs};
 use crate::{secret, telemetry};
 use anyhow::{Context, bail};
 use clap::Args;
-use engage_collector::{Collector, CollectorConfig, system_clock};
+use engage_collector::{Collector, system_clock};
 use engage_kafka::KafkaPublisher;
 use engage_kafka::producer::ProducerSettings;
 use engage_model::viewer::ViewerKeyer;
@@ -43,8 +43,8 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
     let Some(secret_hex) = args.collector.viewer_secret.as_deref() else {
         bail!("--viewer-secret / ENGAGE_VIEWER_SECRET is required: every collector replica must share it");
     };
-    let write_keys = crate::run::write_keys(&args.collector.write_keys);
-    if write_keys.is_none() && !args.allow_any_write_key {
+    let config = args.collector.collector_config(args.allowed_lateness_seconds)?;
+    if config.write_keys.is_none() && !args.allow_any_write_key {
         bail!("--write-keys / ENGAGE_WRITE_KEYS is required (or --allow-any-write-key to accept any Segment key)");
     }
     let secret = secret::parse(secret_hex).context("--viewer-secret / ENGAGE_VIEWER_SECRET must be 32 hex digits")?;
@@ -60,12 +60,6 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
         // Not fatal: the brokers may come later; requests are answered 503 until they do.
         Err(e) => tracing::error!(error = %e, "Kafka is not ready"),
     }
-    let config = CollectorConfig {
-        trusted_proxies: args.collector.trusted_proxies.clone(),
-        allowed_lateness_ms: args.allowed_lateness_seconds as i64 * 1000,
-        write_keys,
-    };
-    config.validate()?;
     args.collector.warn_deprecated();
     let collector = Collector::new(Arc::new(publisher.clone()), ViewerKeyer::new(secret), config, system_clock());
     let app = collector.router().merge(super::metrics_route(metrics));

@@ -162,6 +162,27 @@ impl Webinars {
         }
     }
 
+    /// An erasure: forgets the ids of every person holding one of `ids`, with the ids linked
+    /// to them. The persons keep their events without any id (the counts they are part of
+    /// hold nothing personal) and leave memory like any idle person; a later call with one
+    /// of the ids starts a new person.
+    pub(super) fn erase(&mut self, ids: &[String]) -> super::Erased {
+        let persons: BTreeSet<PersonId> =
+            self.sources.values().flat_map(|src| ids.iter().filter_map(|id| src.ids.get(id).copied())).collect();
+        let mut forgotten = BTreeSet::new();
+        for pid in &persons {
+            let Some(p) = self.persons.get_mut(pid) else { continue };
+            let gone = std::mem::take(&mut p.ids);
+            if let Some(src) = self.sources.get_mut(&p.source) {
+                for id in &gone {
+                    src.ids.remove(id);
+                }
+            }
+            forgotten.extend(gone);
+        }
+        super::Erased { ids: forgotten.into_iter().collect(), persons: persons.len() }
+    }
+
     /// Forgets persons without events in memory, not seen for the lateness plus the hold.
     pub(super) fn forget_idle_persons(&mut self, wm: i64) {
         let idle_after = self.cfg.lateness_ms.saturating_add(self.cfg.hold_ms);

@@ -109,6 +109,7 @@ mod identity;
 mod pages;
 mod rows;
 mod session;
+pub(crate) mod tenants;
 mod unattributed;
 
 #[cfg(test)]
@@ -125,6 +126,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use engage_model::webinar::WebinarEventKind;
+pub use tenants::{Erased, MAX_SOURCES};
 
 use identity::{Person, PersonId, Place, Source};
 use pages::Pages;
@@ -245,20 +247,27 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
 
-impl Webinars {
-    pub(super) fn new(config: &EngineConfig) -> Self {
+impl Config {
+    fn new(config: &EngineConfig) -> Self {
         // The configuration was validated: every path parses.
         let paths: Vec<JsonPath> = config.session_id_paths.iter().filter_map(|p| p.parse().ok()).collect();
         let group_sessions = paths.iter().any(|p| p.to_string() == "context.groupId");
+        Config {
+            window_ms: config.window_ms,
+            lateness_ms: config.allowed_lateness_ms,
+            hold_ms: config.hold_ms,
+            timeout_ms: config.attendee_timeout_ms,
+            paths,
+            group_sessions,
+        }
+    }
+}
+
+impl Webinars {
+    /// An empty state of one source.
+    fn new(cfg: Config) -> Self {
         Self {
-            cfg: Config {
-                window_ms: config.window_ms,
-                lateness_ms: config.allowed_lateness_ms,
-                hold_ms: config.hold_ms,
-                timeout_ms: config.attendee_timeout_ms,
-                paths,
-                group_sessions,
-            },
+            cfg,
             watermark: None,
             next_seq: 0,
             next_person: 0,
@@ -344,6 +353,15 @@ impl Webinars {
             self.next_gc_at = wm.saturating_add(self.cfg.hold_ms.max(self.cfg.window_ms));
             self.forget_idle_persons(wm);
         }
+    }
+
+    /// Whether nothing at all is held: no state, no rows waiting for a flush, no ids. A new
+    /// state at the same watermark would write the same rows from here on.
+    fn is_empty(&self) -> bool {
+        self.is_idle()
+            && self.sources.is_empty()
+            && !self.pages.has_pending()
+            && self.pending == AnalyticsFlush::default()
     }
 
     /// Whether no webinar or page state is held (finalizing would find nothing to do).
@@ -616,6 +634,13 @@ impl Engine {
         self.webinar.record(ev, t, position)
     }
 
+    /// Forgets, in `source`, the ids of every person holding one of `ids`, and the ids
+    /// linked to them (an erasure request: see [`Webinars::erase`]). Returns every id
+    /// forgotten, so the caller can erase what is stored under the linked ones too.
+    pub fn erase_analytics(&mut self, source: &str, ids: &[String]) -> Erased {
+        self.webinar.erase(source, ids)
+    }
+
     /// Every session window, session summary and page-view generation changed since the last
     /// call, full state, sorted by key. Final session windows are included once.
     pub fn flush_analytics(&mut self) -> AnalyticsFlush {
@@ -625,5 +650,10 @@ impl Engine {
     /// Webinar sessions (with `no_session` days) and page-view windows in memory.
     pub fn open_sessions(&self) -> (usize, usize) {
         (self.webinar.sessions(), self.webinar.page_windows())
+    }
+
+    /// Sources with webinar or page-view state in memory.
+    pub fn open_sources(&self) -> usize {
+        self.webinar.sources()
     }
 }

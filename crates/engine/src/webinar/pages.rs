@@ -40,6 +40,8 @@ pub(super) struct Pages {
 
 fn row((kind, name, start): &Key, g: &Generation, window_ms: i64) -> PageViewWindow {
     PageViewWindow {
+        // Stamped by the source's tenant (see `tenants`).
+        source: String::new(),
         kind: kind.clone(),
         name: name.clone(),
         window_start_ms: *start,
@@ -104,6 +106,11 @@ impl Pages {
 
     pub(super) fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether rows of generations that left memory wait for the next flush.
+    pub(super) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     pub(super) fn len(&self) -> usize {

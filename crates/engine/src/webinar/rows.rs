@@ -61,6 +61,8 @@ impl Rows {
                 self.emitted.insert(w, counts.clone());
             }
             out.session_windows.push(SessionWindow {
+                // Stamped by the source's tenant (see `tenants`).
+                source: String::new(),
                 session_id: id.to_owned(),
                 window_start_ms: w,
                 window_end_ms: w.saturating_add(cfg.window_ms),

@@ -1,7 +1,7 @@
 //! A validated [`Message`] → the `Analytics` body of the wire envelope.
 //!
 //! The event id is a keyed hash of (source, `messageId`): a retried delivery of one call (same
-//! write key, same message id) always gets the same id, so the consumer's dedup stage counts
+//! source, same message id) always gets the same id, so the consumer's dedup stage counts
 //! it once. A call without a `messageId` gets one derived from its body
 //! ([`generated_message_id`]), so an identical retry still gets the same id.
 
@@ -52,7 +52,7 @@ pub struct AnalyticsReceived<'a> {
     pub app_key: &'a str,
     pub app_version: &'a str,
     pub user_agent: &'a str,
-    /// Who sent it (the write key, or "" when keys are not checked): part of the event id.
+    /// Its source (the name its write key has): part of the event id.
     pub source: &'a str,
 }
 

@@ -255,7 +255,7 @@ fn clip(s: &str) -> &str {
     s.char_indices().nth(64).map_or(s, |(i, _)| &s[..i])
 }
 
-/// The bus key of a call from `source` (its write key): which events must share a partition
+/// The bus key of a call from `source` (the name of its write key): which events must share a partition
 /// (and so one consumer's state).
 ///
 /// Every full-state rollup row is computed by the one consumer that owns its key's partition,
@@ -264,10 +264,10 @@ fn clip(s: &str) -> &str {
 ///   exactly as a pingback for that item is keyed, so both kinds of input meet in one engine;
 /// - a page or screen call feeds its (kind, name) view windows: `page:<name>` / `screen:<name>`;
 /// - a webinar event, and every `identify`, `alias` and `group` call, feeds the webinar state
-///   of its source: `source:<write key>`. A webinar event without a session id is attributed
+///   of its source: `source:<source>` ([`crate::envelope::source_key`]). A webinar event without a session id is attributed
 ///   to a session by its user's other calls in the same source, and ids are linked by
-///   identify and alias calls of that source, so all of them must meet in one engine. (A
-///   session fed by two write keys is computed in two partitions: give its apps one key.)
+///   identify and alias calls of that source, so all of them must meet in one engine. (Sources
+///   are tenants: two write keys named as one source share that state.)
 /// - anything else (other track events): `properties.session_id`, else the user, to keep one
 ///   user's calls in order.
 pub fn partition_key(m: &Message, source: &str) -> String {
@@ -288,8 +288,8 @@ pub fn partition_key(m: &Message, source: &str) -> String {
         && crate::webinar::WebinarEventKind::classify(event).is_some();
     match m.call {
         CallType::Page | CallType::Screen => format!("{}:{}", m.call.as_str(), m.name.as_deref().unwrap_or_default()),
-        CallType::Identify | CallType::Alias | CallType::Group => format!("source:{source}"),
-        CallType::Track if webinar => format!("source:{source}"),
+        CallType::Identify | CallType::Alias | CallType::Group => crate::envelope::source_key(source),
+        CallType::Track if webinar => crate::envelope::source_key(source),
         CallType::Track => text(m.properties.get("session_id"))
             .or_else(|| m.user_id.clone())
             .or_else(|| m.anonymous_id.clone())

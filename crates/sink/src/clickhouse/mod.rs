@@ -64,8 +64,8 @@ pub use schema::{MigrateOptions, MigrateReport};
 
 use crate::error::StoreError;
 use crate::store::{
-    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement,
-    SessionListing, Store, TimeRange, TopItemsQuery,
+    AppSummary, Checkpoint, CommitBatch, Erasure, ErasureReport, ItemEngagement, ItemQuery, ItemSummary, RejectedRow,
+    SessionEngagement, SessionListing, Store, TimeRange, TopItemsQuery,
 };
 use clickhouse::query::Query;
 use clickhouse::{Client, RowOwned, RowRead};
@@ -257,12 +257,25 @@ impl Store for ClickHouseStore {
         self.read_recent_rejected(limit).await
     }
 
-    async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError> {
-        self.read_session_engagement(session_id).await
+    async fn session_engagement(
+        &self,
+        session_id: &str,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionEngagement>, StoreError> {
+        self.read_session_engagement(session_id, sources).await
     }
 
-    async fn top_sessions(&self, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError> {
-        self.read_top_sessions(range, limit).await
+    async fn top_sessions(
+        &self,
+        range: TimeRange,
+        limit: u32,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionListing>, StoreError> {
+        self.read_top_sessions(range, limit, sources).await
+    }
+
+    async fn erase(&self, erasure: &Erasure) -> Result<ErasureReport, StoreError> {
+        write::erase(self, erasure).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

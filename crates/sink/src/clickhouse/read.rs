@@ -23,6 +23,7 @@ use crate::store::{
     AppSummary, Checkpoint, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement, SessionListing,
     TimeRange, TimelinePoint, TopItemsQuery, clamp_count, ratio,
 };
+use clickhouse::query::Query;
 use engage_model::rollup::{PERCENT_POSITIONS, RETENTION_SEGMENTS, VideoCounters};
 use engage_model::webinar::{SessionSummary, SessionWindow, SessionWindowCounts};
 use std::collections::HashMap;
@@ -253,23 +254,32 @@ impl ClickHouseStore {
         Ok(rows.into_iter().next().map(|r| Checkpoint { next_offset: r.next_offset, snapshot: r.snapshot }))
     }
 
-    pub(super) async fn read_session_engagement(&self, id: &str) -> Result<Option<SessionEngagement>, StoreError> {
-        let summary_sql = format!("SELECT {SUMMARY_COLUMNS} FROM session_summaries FINAL WHERE session_id = ?");
-        let windows_sql = "SELECT window_start, window_end, is_final, joins, leaves, attendees, peak_concurrent,
-                                  engagements, stream_ms
-                           FROM session_windows FINAL WHERE session_id = ? ORDER BY window_start";
-        let (summary, windows) = tokio::try_join!(
+    pub(super) async fn read_session_engagement(
+        &self,
+        id: &str,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionEngagement>, StoreError> {
+        let only = sources_sql(sources);
+        let summary_sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM session_summaries FINAL WHERE session_id = ? {only} ORDER BY source"
+        );
+        let windows_sql = format!(
+            "SELECT source, window_start, window_end, is_final, joins, leaves, attendees, peak_concurrent,
+                    engagements, stream_ms
+             FROM session_windows FINAL WHERE session_id = ? {only} ORDER BY source, window_start"
+        );
+        let (summaries, windows) = tokio::try_join!(
             self.fetch_all::<SessionSummaryDbRow>("read a session summary", || {
-                self.client.query(&summary_sql).bind(id)
+                bind_sources(self.client.query(&summary_sql).bind(id), sources)
             }),
-            self.fetch_all::<SessionWindowDbRow>("read session windows", || self.client.query(windows_sql).bind(id)),
+            self.fetch_all::<SessionWindowDbRow>("read session windows", || {
+                bind_sources(self.client.query(&windows_sql).bind(id), sources)
+            }),
         )?;
-        let Some(summary) = summary.into_iter().next() else {
-            return Ok(None);
-        };
         let windows: Vec<SessionWindow> = windows
             .into_iter()
             .map(|r| SessionWindow {
+                source: r.source,
                 session_id: id.to_owned(),
                 window_start_ms: r.window_start,
                 window_end_ms: r.window_end,
@@ -286,33 +296,57 @@ impl ClickHouseStore {
             // A window an out-of-order event emptied is not part of the timeline.
             .filter(|w| w.counts != SessionWindowCounts::default())
             .collect();
-        Ok(Some(SessionEngagement::new(&SessionSummary::from(summary), &windows)))
+        Ok(summaries
+            .into_iter()
+            .map(|s| {
+                let summary = SessionSummary::from(s);
+                let mine: Vec<SessionWindow> = windows.iter().filter(|w| w.source == summary.source).cloned().collect();
+                SessionEngagement::new(&summary, &mine)
+            })
+            .collect())
     }
 
     pub(super) async fn read_top_sessions(
         &self,
         range: TimeRange,
         limit: u32,
+        sources: Option<&[String]>,
     ) -> Result<Vec<SessionListing>, StoreError> {
         // Sessions with a non-empty window in the range; the emptiness test runs on the
         // FINAL rows (a WHERE after FINAL), never on an older version of a window.
+        let only = sources_sql(sources);
         let active_sql = format!(
-            "SELECT DISTINCT session_id FROM session_windows FINAL WHERE 1 {}
+            "SELECT DISTINCT source, session_id FROM session_windows FINAL WHERE 1 {} {only}
                AND NOT (joins = 0 AND leaves = 0 AND attendees = 0 AND peak_concurrent = 0
                         AND empty(engagements) AND empty(stream_ms))",
             range_sql(range)
         );
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM session_summaries FINAL WHERE session_id IN ({active_sql})
-             ORDER BY unique_attendees DESC, session_id ASC LIMIT {limit}"
+            "SELECT {SUMMARY_COLUMNS} FROM session_summaries FINAL WHERE (source, session_id) IN ({active_sql})
+             ORDER BY unique_attendees DESC, source ASC, session_id ASC LIMIT {limit}"
         );
-        let rows = self.fetch_all::<SessionSummaryDbRow>("read top sessions", || self.client.query(&sql)).await?;
+        let rows = self
+            .fetch_all::<SessionSummaryDbRow>("read top sessions", || bind_sources(self.client.query(&sql), sources))
+            .await?;
         Ok(rows.into_iter().map(|r| SessionListing::new(&SessionSummary::from(r))).collect())
     }
 }
 
+/// The condition of a sources filter (`AND has(?, source)`, bound by [`bind_sources`]), or
+/// nothing for every source.
+fn sources_sql(sources: Option<&[String]>) -> &'static str {
+    if sources.is_some() { "AND has(?, source)" } else { "" }
+}
+
+fn bind_sources(query: Query, sources: Option<&[String]>) -> Query {
+    match sources {
+        Some(s) => query.bind(s),
+        None => query,
+    }
+}
+
 /// The columns of a session summary, in [`SessionSummaryDbRow`] order.
-const SUMMARY_COLUMNS: &str = "session_id, started_at, ended_at, unique_attendees, engaged_attendees, \
+const SUMMARY_COLUMNS: &str = "source, session_id, started_at, ended_at, unique_attendees, engaged_attendees, \
      attendance_ms, peak_concurrent, engagements, stream_ms";
 
 impl CountArrays {

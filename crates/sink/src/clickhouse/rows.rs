@@ -108,6 +108,7 @@ pub(super) struct ArchivedDbRow {
 
 #[derive(Debug, Row, Serialize)]
 pub(super) struct SessionWindowRow<'a> {
+    pub source: &'a str,
     pub session_id: &'a str,
     pub window_start: i64,
     pub window_end: i64,
@@ -125,6 +126,7 @@ impl<'a> SessionWindowRow<'a> {
     pub fn new(w: &'a SessionWindow, version: u64) -> Self {
         let c = &w.counts;
         SessionWindowRow {
+            source: &w.source,
             session_id: &w.session_id,
             window_start: w.window_start_ms,
             window_end: w.window_end_ms,
@@ -142,6 +144,7 @@ impl<'a> SessionWindowRow<'a> {
 
 #[derive(Debug, Row, Serialize)]
 pub(super) struct SessionSummaryRow<'a> {
+    pub source: &'a str,
     pub session_id: &'a str,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -157,6 +160,7 @@ pub(super) struct SessionSummaryRow<'a> {
 impl<'a> SessionSummaryRow<'a> {
     pub fn new(s: &'a SessionSummary, version: u64) -> Self {
         SessionSummaryRow {
+            source: &s.source,
             session_id: &s.session_id,
             started_at: s.started_at_ms,
             ended_at: s.ended_at_ms,
@@ -174,6 +178,7 @@ impl<'a> SessionSummaryRow<'a> {
 /// One generation of one page-view window of one partition (`page_view_rows`).
 #[derive(Debug, Row, Serialize)]
 pub(super) struct PageViewRow<'a> {
+    pub source: &'a str,
     pub kind: &'a str,
     pub name: &'a str,
     pub window_start: i64,
@@ -187,6 +192,7 @@ pub(super) struct PageViewRow<'a> {
 impl<'a> PageViewRow<'a> {
     pub fn new(p: &'a PageViewWindow, partition_id: i32, version: u64) -> Self {
         PageViewRow {
+            source: &p.source,
             kind: &p.kind,
             name: &p.name,
             window_start: p.window_start_ms,
@@ -201,6 +207,7 @@ impl<'a> PageViewRow<'a> {
 
 #[derive(Debug, Row, Serialize)]
 pub(super) struct UserTraitsRow<'a> {
+    pub source: &'a str,
     pub user_key: &'a str,
     pub user_id: &'a str,
     pub anonymous_id: &'a str,
@@ -213,6 +220,7 @@ pub(super) struct UserTraitsRow<'a> {
 impl<'a> UserTraitsRow<'a> {
     pub fn new(t: &'a UserTraits) -> Self {
         UserTraitsRow {
+            source: &t.source,
             user_key: &t.user_key,
             user_id: &t.user_id,
             anonymous_id: &t.anonymous_id,
@@ -239,6 +247,7 @@ pub(super) struct AnalyticsEventRow<'a> {
     pub context: &'a str,
     pub message_id: &'a str,
     pub app: &'a str,
+    pub source: &'a str,
 }
 
 impl<'a> AnalyticsEventRow<'a> {
@@ -257,6 +266,7 @@ impl<'a> AnalyticsEventRow<'a> {
             context: &e.context_json,
             message_id: &e.message_id,
             app: &e.app,
+            source: &e.source,
         }
     }
 }
@@ -379,6 +389,7 @@ pub(super) struct SumsDbRow {
 
 #[derive(Debug, Row, Deserialize)]
 pub(super) struct SessionSummaryDbRow {
+    pub source: String,
     pub session_id: String,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -393,6 +404,7 @@ pub(super) struct SessionSummaryDbRow {
 impl From<SessionSummaryDbRow> for SessionSummary {
     fn from(r: SessionSummaryDbRow) -> Self {
         SessionSummary {
+            source: r.source,
             session_id: r.session_id,
             started_at_ms: r.started_at,
             ended_at_ms: r.ended_at,
@@ -408,6 +420,7 @@ impl From<SessionSummaryDbRow> for SessionSummary {
 
 #[derive(Debug, Row, Deserialize)]
 pub(super) struct SessionWindowDbRow {
+    pub source: String,
     pub window_start: i64,
     pub window_end: i64,
     pub is_final: bool,

@@ -47,6 +47,7 @@ use crate::error::StoreError;
 use clickhouse::Client;
 
 mod v3;
+mod v4;
 
 /// One schema version: statements run in order, each idempotent on its own.
 #[derive(Debug)]
@@ -61,6 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "tables", statements: V1_TABLES },
     Migration { version: 2, name: "analyst views", statements: V2_VIEWS },
     Migration { version: 3, name: "generations", statements: v3::V3_GENERATIONS },
+    Migration { version: 4, name: "sources", statements: v4::V4_SOURCES },
 ];
 
 /// The schema version this build reads and writes.
@@ -69,6 +71,13 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 /// Days raw analytics events and rejected inputs are kept when tables are created
 /// without an explicit `--raw-ttl-days`.
 pub const DEFAULT_RAW_TTL_DAYS: u32 = 90;
+
+/// Days user traits are kept after their last update when `--traits-ttl-days` is not given
+/// (about 13 months); set when version 4 is applied.
+pub const DEFAULT_TRAITS_TTL_DAYS: u32 = 395;
+
+/// The table of user traits and the column its TTL counts from.
+pub const TRAITS_TTL_TABLE: (&str, &str) = ("user_traits", "updated_at");
 
 /// The tables that carry the raw TTL, and the column it counts from.
 pub const TTL_TABLES: &[(&str, &str)] = &[("analytics_events", "received_at"), ("rejected", "received_at")];
@@ -303,6 +312,9 @@ pub struct MigrateOptions {
     /// Days to keep raw analytics events and rejected inputs (0: forever). None: new
     /// tables get [`DEFAULT_RAW_TTL_DAYS`], existing ones keep theirs.
     pub raw_ttl_days: Option<u32>,
+    /// Days to keep user traits after their last update (0: forever). None: the table gets
+    /// [`DEFAULT_TRAITS_TTL_DAYS`] when version 4 is applied, else keeps its TTL.
+    pub traits_ttl_days: Option<u32>,
 }
 
 /// What a migration run did.
@@ -413,6 +425,13 @@ pub(super) async fn migrate(config: &ClickHouseConfig, options: MigrateOptions) 
             }
         }
     }
+    let traits_days = options.traits_ttl_days.or(applied_now.contains(&4).then_some(DEFAULT_TRAITS_TTL_DAYS));
+    if let Some(days) = traits_days {
+        let (table, column) = TRAITS_TTL_TABLE;
+        if set_ttl(&db, config, table, column, days).await? {
+            ttl_changed.push(table.to_owned());
+        }
+    }
     let version = ClickHouseStore::schema_version_of(&db, config).await?;
     Ok(MigrateReport { applied: applied_now, ttl_changed, version })
 }
@@ -444,7 +463,7 @@ async fn set_ttl(
         format!("ALTER TABLE {table} MODIFY {wanted}")
     };
     config.retry.run("change a table's TTL", || ddl(db, &sql)).await?;
-    tracing::info!(table, days, "changed the raw data TTL");
+    tracing::info!(table, days, "changed a table's TTL");
     Ok(true)
 }
 

@@ -12,7 +12,8 @@ use super::rows::{
     SessionWindowRow, UserTraitsRow, VideoWindowRow, ViewerWeightRow,
 };
 use crate::error::StoreError;
-use crate::store::CommitBatch;
+use crate::store::{CommitBatch, Erasure, ErasureReport};
+use clickhouse::query::Query;
 use clickhouse::{Client, Row, RowWrite};
 use std::time::Duration;
 
@@ -86,11 +87,48 @@ pub(super) async fn commit(store: &ClickHouseStore, batches: &[&CommitBatch]) ->
         store.insert::<AnalyticsEventRow<'_>>("analytics_events", "insert analytics events", &events),
         store.insert::<RejectedInsertRow<'_>>("rejected", "insert rejected inputs", &rejected),
     )?;
+    // Erasures after the rows they may cover (a batch can carry an erased person's events).
+    for erasure in batches.iter().flat_map(|b| &b.erasures) {
+        erase(store, erasure).await?;
+    }
     // Only now: every row the checkpoints cover is acknowledged.
     store.insert::<CheckpointRow<'_>>("checkpoints", "save the checkpoints", &checkpoints).await
 }
 
+/// The rows of an erasure (its source's and those from before sources, source "").
+const ERASE_TRAITS_WHERE: &str = "source IN (?, '') AND (has(?, user_key) OR has(?, user_id) OR has(?, anonymous_id))";
+const ERASE_EVENTS_WHERE: &str = "source IN (?, '') AND (has(?, user_id) OR has(?, anonymous_id))";
+
+/// Deletes an erasure's rows with lightweight deletes (rows vanish from reads at once and
+/// from disk at the next merge): counts them first, then deletes, each retried. Deleting
+/// twice is harmless, so a retried erasure is too.
+pub(super) async fn erase(store: &ClickHouseStore, erasure: &Erasure) -> Result<ErasureReport, StoreError> {
+    let (source, ids) = (erasure.source.as_str(), erasure.ids.as_slice());
+    if ids.is_empty() {
+        return Ok(ErasureReport::default());
+    }
+    let traits_bound = |q: Query| q.bind(source).bind(ids).bind(ids).bind(ids);
+    let events_bound = |q: Query| q.bind(source).bind(ids).bind(ids);
+    let count_traits = format!("SELECT count() FROM user_traits WHERE {ERASE_TRAITS_WHERE}");
+    let count_events = format!("SELECT count() FROM analytics_events FINAL WHERE {ERASE_EVENTS_WHERE}");
+    let (traits, events) = tokio::try_join!(
+        store.fetch_one::<u64>("count traits to erase", || traits_bound(store.client.query(&count_traits))),
+        store.fetch_one::<u64>("count events to erase", || events_bound(store.client.query(&count_events))),
+    )?;
+    let delete_traits = format!("DELETE FROM user_traits WHERE {ERASE_TRAITS_WHERE}");
+    let delete_events = format!("DELETE FROM analytics_events WHERE {ERASE_EVENTS_WHERE}");
+    store.execute("erase user traits", || traits_bound(store.client.query(&delete_traits))).await?;
+    store.execute("erase analytics events", || events_bound(store.client.query(&delete_events))).await?;
+    Ok(ErasureReport { traits, events })
+}
+
 impl ClickHouseStore {
+    /// A statement without rows (a DELETE), retried per the policy, each try bounded.
+    async fn execute(&self, op: &'static str, query: impl Fn() -> Query) -> Result<(), StoreError> {
+        let timeout = self.config.request_timeout;
+        self.config.retry.run(op, || super::bounded(timeout, query().execute())).await
+    }
+
     /// One INSERT of `rows` into `table` (nothing when empty), retried per the policy.
     async fn insert<T>(&self, table: &str, op: &'static str, rows: &[T::Value<'_>]) -> Result<(), StoreError>
     where

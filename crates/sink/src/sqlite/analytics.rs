@@ -1,6 +1,7 @@
 //! The analytics tables (schema version 2): webinar session windows and summaries, page
 //! views (since version 4 as `page_view_rows`, generations that sum), latest user traits
-//! and raw analytics events. Written inside the consumer's commit
+//! and raw analytics events; since version 5 all of them per source (tenant), and
+//! erasures ([`erase`]). Written inside the consumer's commit
 //! transaction ([`write`]), read by the sessions API ([`session_engagement`]) and the
 //! dashboard's session list ([`top_sessions`]).
 //!
@@ -11,9 +12,9 @@
 
 use super::codec::counter_to_sql;
 use crate::error::{SqlContext, StoreError};
-use crate::store::{CommitBatch, SessionEngagement, SessionListing, TimeRange};
+use crate::store::{CommitBatch, Erasure, ErasureReport, SessionEngagement, SessionListing, TimeRange};
 use engage_model::webinar::{SessionSummary, SessionWindow, SessionWindowCounts};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, Row, Transaction, TransactionBehavior, params};
 use std::collections::BTreeMap;
 
 /// Migration to version 2.
@@ -82,21 +83,104 @@ CREATE TABLE analytics_events (
 CREATE INDEX analytics_events_by_received_at ON analytics_events (received_at);
 ";
 
+/// Migration to version 5: sources are tenants. SQLite cannot change a primary key in
+/// place: the keyed tables are rebuilt with `source` first in their key, their rows copied
+/// with source "" (rows written before sources: which source sent them was not kept).
+pub(crate) const V5: &str = "
+CREATE TABLE session_windows_v5 (
+    source          TEXT    NOT NULL,
+    session_id      TEXT    NOT NULL,
+    window_start    INTEGER NOT NULL,
+    window_end      INTEGER NOT NULL,
+    is_final        INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+    joins           INTEGER NOT NULL CHECK (joins >= 0),
+    leaves          INTEGER NOT NULL CHECK (leaves >= 0),
+    attendees       INTEGER NOT NULL CHECK (attendees >= 0),
+    peak_concurrent INTEGER NOT NULL CHECK (peak_concurrent >= 0),
+    engagements     TEXT    NOT NULL,
+    stream_ms       TEXT    NOT NULL,
+    version         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, session_id, window_start),
+    CHECK (window_end > window_start)
+);
+INSERT INTO session_windows_v5 SELECT '', session_id, window_start, window_end, is_final, joins, leaves, attendees,
+    peak_concurrent, engagements, stream_ms, version FROM session_windows;
+DROP TABLE session_windows;
+ALTER TABLE session_windows_v5 RENAME TO session_windows;
+CREATE INDEX session_windows_by_start ON session_windows (window_start);
+
+CREATE TABLE session_summaries_v5 (
+    source            TEXT    NOT NULL,
+    session_id        TEXT    NOT NULL,
+    started_at        INTEGER,
+    ended_at          INTEGER,
+    unique_attendees  INTEGER NOT NULL CHECK (unique_attendees >= 0),
+    engaged_attendees INTEGER NOT NULL CHECK (engaged_attendees >= 0),
+    attendance_ms     INTEGER NOT NULL CHECK (attendance_ms >= 0),
+    peak_concurrent   INTEGER NOT NULL CHECK (peak_concurrent >= 0),
+    engagements       TEXT    NOT NULL,
+    stream_ms         TEXT    NOT NULL,
+    version           INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, session_id)
+);
+INSERT INTO session_summaries_v5 SELECT '', session_id, started_at, ended_at, unique_attendees, engaged_attendees,
+    attendance_ms, peak_concurrent, engagements, stream_ms, version FROM session_summaries;
+DROP TABLE session_summaries;
+ALTER TABLE session_summaries_v5 RENAME TO session_summaries;
+CREATE INDEX session_summaries_by_id ON session_summaries (session_id);
+
+CREATE TABLE page_view_rows_v5 (
+    source       TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    partition_id INTEGER NOT NULL,
+    generation   INTEGER NOT NULL CHECK (generation >= 0),
+    window_end   INTEGER NOT NULL,
+    views        INTEGER NOT NULL CHECK (views >= 0),
+    version      INTEGER NOT NULL,
+    PRIMARY KEY (source, kind, name, window_start, partition_id, generation)
+);
+INSERT INTO page_view_rows_v5 SELECT '', kind, name, window_start, partition_id, generation, window_end, views, version
+    FROM page_view_rows;
+DROP TABLE page_view_rows;
+ALTER TABLE page_view_rows_v5 RENAME TO page_view_rows;
+
+CREATE TABLE user_traits_v5 (
+    source       TEXT    NOT NULL,
+    user_key     TEXT    NOT NULL,
+    user_id      TEXT    NOT NULL,
+    anonymous_id TEXT    NOT NULL,
+    traits       TEXT    NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    event_id     BLOB    NOT NULL,
+    PRIMARY KEY (source, user_key)
+);
+INSERT INTO user_traits_v5 SELECT '', user_key, user_id, anonymous_id, traits, updated_at, event_id FROM user_traits;
+DROP TABLE user_traits;
+ALTER TABLE user_traits_v5 RENAME TO user_traits;
+CREATE INDEX user_traits_by_updated_at ON user_traits (updated_at);
+
+ALTER TABLE analytics_events ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE INDEX analytics_events_by_user ON analytics_events (source, user_id);
+CREATE INDEX analytics_events_by_anonymous_id ON analytics_events (source, anonymous_id);
+";
+
 const UPSERT_SESSION_WINDOW: &str = "
-INSERT INTO session_windows (session_id, window_start, window_end, is_final, joins, leaves, attendees,
+INSERT INTO session_windows (source, session_id, window_start, window_end, is_final, joins, leaves, attendees,
     peak_concurrent, engagements, stream_ms, version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-ON CONFLICT (session_id, window_start) DO UPDATE SET
+VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+ON CONFLICT (source, session_id, window_start) DO UPDATE SET
     window_end = excluded.window_end, is_final = excluded.is_final, joins = excluded.joins,
     leaves = excluded.leaves, attendees = excluded.attendees, peak_concurrent = excluded.peak_concurrent,
     engagements = excluded.engagements, stream_ms = excluded.stream_ms, version = excluded.version
 WHERE excluded.version >= session_windows.version";
 
 const UPSERT_SUMMARY: &str = "
-INSERT INTO session_summaries (session_id, started_at, ended_at, unique_attendees, engaged_attendees,
+INSERT INTO session_summaries (source, session_id, started_at, ended_at, unique_attendees, engaged_attendees,
     attendance_ms, peak_concurrent, engagements, stream_ms, version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-ON CONFLICT (session_id) DO UPDATE SET
+VALUES (?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (source, session_id) DO UPDATE SET
     started_at = excluded.started_at, ended_at = excluded.ended_at,
     unique_attendees = excluded.unique_attendees, engaged_attendees = excluded.engaged_attendees,
     attendance_ms = excluded.attendance_ms, peak_concurrent = excluded.peak_concurrent,
@@ -106,17 +190,17 @@ WHERE excluded.version >= session_summaries.version";
 /// One row per (page, window) generation of the batch's partition (schema version 4:
 /// `page_view_rows`, whose rows of a window sum).
 const UPSERT_PAGE_VIEWS: &str = "
-INSERT INTO page_view_rows (kind, name, window_start, partition_id, generation, window_end, views, version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-ON CONFLICT (kind, name, window_start, partition_id, generation) DO UPDATE SET
+INSERT INTO page_view_rows (source, kind, name, window_start, partition_id, generation, window_end, views, version)
+VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (source, kind, name, window_start, partition_id, generation) DO UPDATE SET
     window_end = excluded.window_end, views = excluded.views, version = excluded.version
 WHERE excluded.version >= page_view_rows.version";
 
 /// The latest traits win: by event time, then by event id (so replays are idempotent).
 const UPSERT_TRAITS: &str = "
-INSERT INTO user_traits (user_key, user_id, anonymous_id, traits, updated_at, event_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-ON CONFLICT (user_key) DO UPDATE SET
+INSERT INTO user_traits (source, user_key, user_id, anonymous_id, traits, updated_at, event_id)
+VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (source, user_key) DO UPDATE SET
     user_id = excluded.user_id, anonymous_id = excluded.anonymous_id, traits = excluded.traits,
     updated_at = excluded.updated_at, event_id = excluded.event_id
 WHERE excluded.updated_at > user_traits.updated_at
@@ -124,9 +208,21 @@ WHERE excluded.updated_at > user_traits.updated_at
 
 const INSERT_EVENT: &str = "
 INSERT INTO analytics_events (event_id, received_at, event_time, call, user_id, anonymous_id, name, session_id,
-    properties, traits, context, message_id, app)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+    properties, traits, context, message_id, app, source)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
 ON CONFLICT (event_id) DO NOTHING";
+
+/// An erasure's ids (`?2`, a JSON array) in its source (`?1`) and in rows from before sources.
+const DELETE_TRAITS: &str = "
+DELETE FROM user_traits WHERE source IN (?1, '')
+   AND (user_key IN (SELECT value FROM json_each(?2)) OR user_id IN (SELECT value FROM json_each(?2))
+        OR anonymous_id IN (SELECT value FROM json_each(?2)))";
+const DELETE_EVENTS: &str = "
+DELETE FROM analytics_events WHERE source IN (?1, '')
+   AND (user_id IN (SELECT value FROM json_each(?2)) OR anonymous_id IN (SELECT value FROM json_each(?2)))";
+
+/// Traits not updated since this (epoch ms) are deleted (`--traits-ttl-days`).
+const EXPIRE_TRAITS: &str = "DELETE FROM user_traits WHERE updated_at < ?1";
 
 fn json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::InvalidBatch(format!("{what} does not serialize: {e}")))
@@ -149,6 +245,7 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> 
             json("engagements", &c.engagements)?,
             json("stream_ms", &c.stream_ms)?,
             version,
+            w.source,
         ])
         .ctx("upsert a session window")?;
     }
@@ -165,6 +262,7 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> 
             json("engagements", &s.engagements)?,
             json("stream_ms", &s.stream_ms)?,
             version,
+            s.source,
         ])
         .ctx("upsert a session summary")?;
     }
@@ -179,13 +277,22 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> 
             p.window_end_ms,
             counter_to_sql("views", p.views)?,
             version,
+            p.source,
         ])
         .ctx("upsert page views")?;
     }
     let mut stmt = tx.prepare_cached(UPSERT_TRAITS).ctx("prepare the traits upsert")?;
     for t in &batch.user_traits {
-        stmt.execute(params![t.user_key, t.user_id, t.anonymous_id, t.traits_json, t.updated_at_ms, t.event_id])
-            .ctx("upsert user traits")?;
+        stmt.execute(params![
+            t.user_key,
+            t.user_id,
+            t.anonymous_id,
+            t.traits_json,
+            t.updated_at_ms,
+            t.event_id,
+            t.source
+        ])
+        .ctx("upsert user traits")?;
     }
     let mut stmt = tx.prepare_cached(INSERT_EVENT).ctx("prepare the analytics event insert")?;
     for e in &batch.analytics_events {
@@ -203,74 +310,125 @@ pub(crate) fn write(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> 
             e.context_json,
             e.message_id,
             e.app,
+            e.source,
         ])
         .ctx("insert an analytics event")?;
+    }
+    for erasure in &batch.erasures {
+        erase_in(tx, erasure)?;
     }
     Ok(())
 }
 
-/// One session's summary and timeline, from one read snapshot.
-pub(crate) fn session_engagement(conn: &mut Connection, id: &str) -> Result<Option<SessionEngagement>, StoreError> {
-    let tx = conn.transaction().ctx("begin a read")?;
-    let summary = tx
-        .prepare_cached(
-            "SELECT session_id, started_at, ended_at, unique_attendees, engaged_attendees, attendance_ms,
-                    peak_concurrent, engagements, stream_ms FROM session_summaries WHERE session_id = ?1",
-        )
-        .ctx("prepare the session summary query")?
-        .query_row(params![id], |row| Ok(read_summary(row)))
-        .optional()
-        .ctx("read a session summary")?
-        .transpose()?;
-    let Some(summary) = summary else {
-        return Ok(None);
-    };
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT window_start, window_end, is_final, joins, leaves, attendees, peak_concurrent, engagements,
-                    stream_ms FROM session_windows WHERE session_id = ?1
-               AND NOT (joins = 0 AND leaves = 0 AND attendees = 0 AND peak_concurrent = 0
-                        AND engagements = '{}' AND stream_ms = '{}')
-             ORDER BY window_start",
-        )
-        .ctx("prepare the session window query")?;
-    let mut rows = stmt.query(params![id]).ctx("query session windows")?;
-    let mut windows = Vec::new();
-    while let Some(row) = rows.next().ctx("read a session window")? {
-        windows.push(SessionWindow {
-            session_id: id.to_owned(),
-            window_start_ms: column(row, 0, "window_start")?,
-            window_end_ms: column(row, 1, "window_end")?,
-            is_final: column(row, 2, "is_final")?,
-            counts: SessionWindowCounts {
-                joins: count(row, 3, "joins")?,
-                leaves: count(row, 4, "leaves")?,
-                attendees: count(row, 5, "attendees")?,
-                peak_concurrent: count(row, 6, "peak_concurrent")?,
-                engagements: map(row, 7, "engagements")?,
-                stream_ms: map(row, 8, "stream_ms")?,
-            },
-        });
-    }
-    Ok(Some(SessionEngagement::new(&summary, &windows)))
+/// Deletes an erasure's rows inside `tx`; how many of each went.
+pub(crate) fn erase_in(tx: &Transaction<'_>, erasure: &Erasure) -> Result<ErasureReport, StoreError> {
+    let ids = json("ids", &erasure.ids)?;
+    let traits = tx.execute(DELETE_TRAITS, params![erasure.source, ids]).ctx("erase user traits")?;
+    let events = tx.execute(DELETE_EVENTS, params![erasure.source, ids]).ctx("erase analytics events")?;
+    Ok(ErasureReport { traits: traits as u64, events: events as u64 })
 }
 
-/// Sessions with a non-empty window starting in `range`: most unique attendees first.
-pub(crate) fn top_sessions(conn: &Connection, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError> {
+/// An erasure on its own (the API's and `engage forget`'s immediate delete).
+pub(crate) fn erase(conn: &mut Connection, erasure: &Erasure) -> Result<ErasureReport, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("begin an erasure")?;
+    let report = erase_in(&tx, erasure)?;
+    tx.commit().ctx("commit the erasure")?;
+    Ok(report)
+}
+
+/// Deletes traits not updated since `before_ms`; how many went.
+pub(crate) fn expire_traits(tx: &Transaction<'_>, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(tx.execute(EXPIRE_TRAITS, params![before_ms]).ctx("expire user traits")? as u64)
+}
+
+/// The sources filter of a read as a parameter: a JSON array, or NULL for every source.
+fn sources_param(sources: Option<&[String]>) -> Result<Option<String>, StoreError> {
+    sources.map(|s| json("sources", &s)).transpose()
+}
+
+/// One session's summary and timeline in each source that has it, from one read snapshot.
+pub(crate) fn session_engagement(
+    conn: &mut Connection,
+    id: &str,
+    sources: Option<&[String]>,
+) -> Result<Vec<SessionEngagement>, StoreError> {
+    let sources = sources_param(sources)?;
+    let tx = conn.transaction().ctx("begin a read")?;
+    let mut summaries = Vec::new();
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT source, session_id, started_at, ended_at, unique_attendees, engaged_attendees, attendance_ms,
+                        peak_concurrent, engagements, stream_ms FROM session_summaries
+                  WHERE session_id = ?1 AND (?2 IS NULL OR source IN (SELECT value FROM json_each(?2)))
+                  ORDER BY source",
+            )
+            .ctx("prepare the session summary query")?;
+        let mut rows = stmt.query(params![id, sources]).ctx("query session summaries")?;
+        while let Some(row) = rows.next().ctx("read a session summary")? {
+            summaries.push(read_summary(row)?);
+        }
+    }
+    let mut out = Vec::with_capacity(summaries.len());
+    for summary in summaries {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT window_start, window_end, is_final, joins, leaves, attendees, peak_concurrent, engagements,
+                        stream_ms FROM session_windows WHERE source = ?1 AND session_id = ?2
+                   AND NOT (joins = 0 AND leaves = 0 AND attendees = 0 AND peak_concurrent = 0
+                            AND engagements = '{}' AND stream_ms = '{}')
+                 ORDER BY window_start",
+            )
+            .ctx("prepare the session window query")?;
+        let mut rows = stmt.query(params![summary.source, id]).ctx("query session windows")?;
+        let mut windows = Vec::new();
+        while let Some(row) = rows.next().ctx("read a session window")? {
+            windows.push(SessionWindow {
+                source: summary.source.clone(),
+                session_id: id.to_owned(),
+                window_start_ms: column(row, 0, "window_start")?,
+                window_end_ms: column(row, 1, "window_end")?,
+                is_final: column(row, 2, "is_final")?,
+                counts: SessionWindowCounts {
+                    joins: count(row, 3, "joins")?,
+                    leaves: count(row, 4, "leaves")?,
+                    attendees: count(row, 5, "attendees")?,
+                    peak_concurrent: count(row, 6, "peak_concurrent")?,
+                    engagements: map(row, 7, "engagements")?,
+                    stream_ms: map(row, 8, "stream_ms")?,
+                },
+            });
+        }
+        out.push(SessionEngagement::new(&summary, &windows));
+    }
+    Ok(out)
+}
+
+/// Sessions with a non-empty window starting in `range` (of `sources`, when given): most
+/// unique attendees first.
+pub(crate) fn top_sessions(
+    conn: &Connection,
+    range: TimeRange,
+    limit: u32,
+    sources: Option<&[String]>,
+) -> Result<Vec<SessionListing>, StoreError> {
+    let sources = sources_param(sources)?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT s.session_id, s.started_at, s.ended_at, s.unique_attendees, s.engaged_attendees,
+            "SELECT s.source, s.session_id, s.started_at, s.ended_at, s.unique_attendees, s.engaged_attendees,
                     s.attendance_ms, s.peak_concurrent, s.engagements, s.stream_ms
                FROM session_summaries s
-              WHERE EXISTS (SELECT 1 FROM session_windows w
-                             WHERE w.session_id = s.session_id AND w.window_start >= ?1 AND w.window_start < ?2
+              WHERE (?4 IS NULL OR s.source IN (SELECT value FROM json_each(?4)))
+                AND EXISTS (SELECT 1 FROM session_windows w
+                             WHERE w.source = s.source AND w.session_id = s.session_id
+                               AND w.window_start >= ?1 AND w.window_start < ?2
                                AND NOT (joins = 0 AND leaves = 0 AND attendees = 0 AND peak_concurrent = 0
                                         AND engagements = '{}' AND stream_ms = '{}'))
-              ORDER BY s.unique_attendees DESC, s.session_id ASC
+              ORDER BY s.unique_attendees DESC, s.source ASC, s.session_id ASC
               LIMIT ?3",
         )
         .ctx("prepare the top sessions query")?;
-    let mut rows = stmt.query(params![range.from_ms, range.to_ms, limit]).ctx("query top sessions")?;
+    let mut rows = stmt.query(params![range.from_ms, range.to_ms, limit, sources]).ctx("query top sessions")?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().ctx("read a session summary")? {
         out.push(SessionListing::new(&read_summary(row)?));
@@ -278,17 +436,20 @@ pub(crate) fn top_sessions(conn: &Connection, range: TimeRange, limit: u32) -> R
     Ok(out)
 }
 
+/// A summary from `source, session_id, started_at, ended_at, unique_attendees,
+/// engaged_attendees, attendance_ms, peak_concurrent, engagements, stream_ms`.
 fn read_summary(row: &Row<'_>) -> Result<SessionSummary, StoreError> {
     Ok(SessionSummary {
-        session_id: column(row, 0, "session_id")?,
-        started_at_ms: column(row, 1, "started_at")?,
-        ended_at_ms: column(row, 2, "ended_at")?,
-        unique_attendees: count(row, 3, "unique_attendees")?,
-        engaged_attendees: count(row, 4, "engaged_attendees")?,
-        attendance_ms: count(row, 5, "attendance_ms")?,
-        peak_concurrent: count(row, 6, "peak_concurrent")?,
-        engagements: map(row, 7, "engagements")?,
-        stream_ms: map(row, 8, "stream_ms")?,
+        source: column(row, 0, "source")?,
+        session_id: column(row, 1, "session_id")?,
+        started_at_ms: column(row, 2, "started_at")?,
+        ended_at_ms: column(row, 3, "ended_at")?,
+        unique_attendees: count(row, 4, "unique_attendees")?,
+        engaged_attendees: count(row, 5, "engaged_attendees")?,
+        attendance_ms: count(row, 6, "attendance_ms")?,
+        peak_concurrent: count(row, 7, "peak_concurrent")?,
+        engagements: map(row, 8, "engagements")?,
+        stream_ms: map(row, 9, "stream_ms")?,
     })
 }
 
@@ -314,6 +475,7 @@ mod tests {
 
     fn window(start: i64, attendees: u64) -> SessionWindow {
         SessionWindow {
+            source: "acme".into(),
             session_id: "s1".into(),
             window_start_ms: start,
             window_end_ms: start + 60_000,
@@ -331,6 +493,7 @@ mod tests {
 
     fn traits(name: &str, at: i64, id: u8) -> UserTraits {
         UserTraits {
+            source: "acme".into(),
             user_key: "u1".into(),
             user_id: "u1".into(),
             anonymous_id: String::new(),
@@ -342,15 +505,17 @@ mod tests {
 
     fn traits_of(store: &SqliteStore) -> String {
         let conn = rusqlite::Connection::open(store.path()).unwrap();
-        conn.query_row("SELECT traits FROM user_traits WHERE user_key = 'u1'", [], |r| r.get(0)).unwrap()
+        conn.query_row("SELECT traits FROM user_traits WHERE source = 'acme' AND user_key = 'u1'", [], |r| r.get(0))
+            .unwrap()
     }
 
     #[tokio::test]
     async fn sessions_are_upserted_and_read_back_and_traits_keep_the_latest() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db"))?;
-        assert_eq!(store.session_engagement("s1").await?, None);
+        assert_eq!(store.session_engagement("s1", None).await?, vec![]);
         let summary = SessionSummary {
+            source: "acme".into(),
             session_id: "s1".into(),
             started_at_ms: Some(5),
             ended_at_ms: None,
@@ -362,6 +527,7 @@ mod tests {
             stream_ms: BTreeMap::from([("camera".to_string(), 1_500)]),
         };
         let raw = AnalyticsRow {
+            source: "acme".into(),
             event_id: vec![1],
             received_at_ms: 1,
             event_time_ms: 1,
@@ -377,6 +543,7 @@ mod tests {
             session_id: "s1".into(),
         };
         let page = PageViewWindow {
+            source: "acme".into(),
             kind: "page".into(),
             name: "Home".into(),
             window_start_ms: 0,
@@ -396,7 +563,7 @@ mod tests {
         store.commit(batch.clone().into()).await?;
         // a replay changes nothing
         store.commit(batch.into()).await?;
-        let e = store.session_engagement("s1").await?.expect("stored");
+        let e = store.session_engagement("s1", None).await?.pop().expect("stored");
         assert_eq!((e.unique_attendees, e.peak_concurrent, e.started_at, e.ended_at), (4, 3, Some(5), None));
         assert_eq!((e.avg_attendance_seconds, e.engaged_share), (Some(2.5), Some(0.25)));
         assert_eq!(e.stream_seconds["camera"], 1.5);
@@ -418,6 +585,7 @@ mod tests {
 
     fn summary(id: &str, attendees: u64) -> SessionSummary {
         SessionSummary {
+            source: "acme".into(),
             session_id: id.into(),
             started_at_ms: Some(0),
             unique_attendees: attendees,
@@ -437,7 +605,7 @@ mod tests {
         use crate::store::TimeRange;
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db"))?;
-        assert!(store.top_sessions(TimeRange::ALL, 10).await?.is_empty());
+        assert!(store.top_sessions(TimeRange::ALL, 10, None).await?.is_empty());
         let batch = CommitBatch {
             next_offset: 1,
             session_windows: vec![
@@ -452,11 +620,11 @@ mod tests {
         };
         store.commit(batch.into()).await?;
         let ids = |rows: Vec<crate::SessionListing>| rows.into_iter().map(|r| r.session_id).collect::<Vec<_>>();
-        assert_eq!(ids(store.top_sessions(TimeRange::ALL, 10).await?), ["b", "c", "a"], "attendees desc, id asc");
-        assert_eq!(ids(store.top_sessions(TimeRange::ALL, 1).await?), ["b"]);
+        assert_eq!(ids(store.top_sessions(TimeRange::ALL, 10, None).await?), ["b", "c", "a"], "attendees desc, id asc");
+        assert_eq!(ids(store.top_sessions(TimeRange::ALL, 1, None).await?), ["b"]);
         let range = TimeRange { from_ms: 60_000, to_ms: 120_000 };
-        assert_eq!(ids(store.top_sessions(range, 10).await?), ["b"], "half-open on window_start");
-        let b = store.top_sessions(range, 10).await?.remove(0);
+        assert_eq!(ids(store.top_sessions(range, 10, None).await?), ["b"], "half-open on window_start");
+        let b = store.top_sessions(range, 10, None).await?.remove(0);
         assert_eq!((b.unique_attendees, b.peak_concurrent, b.started_at, b.ended_at), (5, 5, Some(0), None));
         assert_eq!((b.avg_attendance_seconds, b.engaged_share), (Some(60.0), Some(0.4)));
         Ok(())

@@ -27,13 +27,20 @@ mod tests_generations;
 
 use crate::error::{SqlContext, StoreError};
 use crate::store::{
-    AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement,
-    SessionListing, Store, TimeRange, TopItemsQuery,
+    AppSummary, Checkpoint, CommitBatch, Erasure, ErasureReport, ItemEngagement, ItemQuery, ItemSummary, RejectedRow,
+    SessionEngagement, SessionListing, Store, TimeRange, TopItemsQuery,
 };
 use rusqlite::Connection;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Days user traits are kept after their last update unless configured (about 13 months).
+pub const DEFAULT_TRAITS_TTL_DAYS: u32 = 395;
+
+/// How often a commit also deletes expired traits.
+const TRAITS_EXPIRY_EVERY_MS: i64 = 3_600_000;
 
 /// The SQLite-backed [`Store`]. Cheap to clone (connections are shared).
 #[derive(Clone)]
@@ -41,6 +48,10 @@ pub struct SqliteStore {
     path: Arc<PathBuf>,
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// Traits not updated for this long are deleted (None: kept forever).
+    traits_ttl_ms: Option<i64>,
+    /// Wall clock of the last expiry pass.
+    traits_expired_at: Arc<AtomicI64>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -67,7 +78,26 @@ impl SqliteStore {
             path: Arc::new(path.to_path_buf()),
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            traits_ttl_ms: Some(i64::from(DEFAULT_TRAITS_TTL_DAYS) * 86_400_000),
+            traits_expired_at: Arc::new(AtomicI64::new(i64::MIN)),
         })
+    }
+
+    /// Keeps user traits `days` after their last update (0: forever; default
+    /// [`DEFAULT_TRAITS_TTL_DAYS`]). Expired traits are deleted by a commit, at most hourly.
+    pub fn with_traits_ttl_days(mut self, days: u32) -> Self {
+        self.traits_ttl_ms = (days > 0).then(|| i64::from(days) * 86_400_000);
+        self
+    }
+
+    /// The cut-off of an expiry pass when one is due (and marks it done).
+    fn traits_expiry_due(&self) -> Option<i64> {
+        let ttl = self.traits_ttl_ms?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
+        let last = self.traits_expired_at.load(Ordering::Relaxed);
+        (now.saturating_sub(last) >= TRAITS_EXPIRY_EVERY_MS
+            && self.traits_expired_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok())
+        .then(|| now.saturating_sub(ttl))
     }
 
     /// The database file.
@@ -109,7 +139,8 @@ where
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, batch: std::sync::Arc<CommitBatch>) -> Result<(), StoreError> {
-        on_blocking_pool(&self.writer, move |conn| write::commit(conn, &batch)).await
+        let expire_traits_before = self.traits_expiry_due();
+        on_blocking_pool(&self.writer, move |conn| write::commit(conn, &batch, expire_traits_before)).await
     }
 
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
@@ -145,13 +176,29 @@ impl Store for SqliteStore {
         on_blocking_pool(&self.reader, move |conn| read::recent_rejected(conn, limit)).await
     }
 
-    async fn session_engagement(&self, session_id: &str) -> Result<Option<SessionEngagement>, StoreError> {
-        let id = session_id.to_owned();
-        on_blocking_pool(&self.reader, move |conn| analytics::session_engagement(conn, &id)).await
+    async fn session_engagement(
+        &self,
+        session_id: &str,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionEngagement>, StoreError> {
+        let (id, sources) = (session_id.to_owned(), sources.map(<[String]>::to_vec));
+        on_blocking_pool(&self.reader, move |conn| analytics::session_engagement(conn, &id, sources.as_deref())).await
     }
 
-    async fn top_sessions(&self, range: TimeRange, limit: u32) -> Result<Vec<SessionListing>, StoreError> {
-        on_blocking_pool(&self.reader, move |conn| analytics::top_sessions(conn, range, limit)).await
+    async fn top_sessions(
+        &self,
+        range: TimeRange,
+        limit: u32,
+        sources: Option<&[String]>,
+    ) -> Result<Vec<SessionListing>, StoreError> {
+        let sources = sources.map(<[String]>::to_vec);
+        on_blocking_pool(&self.reader, move |conn| analytics::top_sessions(conn, range, limit, sources.as_deref()))
+            .await
+    }
+
+    async fn erase(&self, erasure: &Erasure) -> Result<ErasureReport, StoreError> {
+        let erasure = erasure.clone();
+        on_blocking_pool(&self.writer, move |conn| analytics::erase(conn, &erasure)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -61,6 +61,12 @@
 //! the partitions of the new pipeline report a `final_before` past its end (and, like any
 //! window, not before any partition reported one).
 
+//!
+//! # Version 5: sources are tenants (see the `analytics` module)
+//! `source` leads the keys of `session_windows`, `session_summaries`, `page_view_rows` and
+//! `user_traits`, and is a column of `analytics_events`; rows written before it have source
+//! "" (which source sent them was not kept).
+
 use crate::error::{SqlContext, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 use std::time::Duration;
@@ -70,7 +76,7 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Every migration, in order; migration `i` brings the schema to version `i + 1` (public so
 /// tests can build a database of an older version and check what migrating it keeps).
-pub const MIGRATIONS: &[&str] = &[V1, super::analytics::V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, super::analytics::V2, V3, V4, super::analytics::V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -55,6 +55,7 @@ async fn expired_archived_states_are_deleted_by_the_commit_whose_watermark_passe
 async fn page_view_generations_sum_and_keep_their_newest_version() {
     let (_dir, store) = open();
     let page = |generation, views| PageViewWindow {
+        source: "acme".into(),
         kind: "page".into(),
         name: "Home".into(),
         window_start_ms: 0,

@@ -30,6 +30,8 @@ pub const MINUTE: i64 = 60_000;
 pub const ITEMS: &[&str] = &["s1iTEmiD251a", "item-b", "item-c", "item-d", "élément-e"];
 pub const APPS: &[&str] = &["CompanyName/AppName 2.3", "Chrome", "Firefox"];
 pub const SESSIONS: &[&str] = &["webinar-42", "webinar-7", "webinar-x"];
+/// The sources (tenants) rows belong to.
+pub const SOURCES: &[&str] = &["acme", "globex"];
 /// The consumer partitions writing the workload.
 pub const PARTITIONS: &[i32] = &[0, 1];
 /// How long the engine holds a window after it ends, in windows; a later touch opens a new
@@ -214,6 +216,7 @@ pub fn batches(seed: u64, batches: usize) -> Vec<CommitBatch> {
         }
         for key @ (_, kind, start, generation) in touched {
             batch.page_views.push(PageViewWindow {
+                source: SOURCES[kind].into(),
                 kind: if kind == 0 { "page" } else { "screen" }.into(),
                 name: format!("Home {kind}"),
                 window_start_ms: t0() + start,
@@ -226,6 +229,7 @@ pub fn batches(seed: u64, batches: usize) -> Vec<CommitBatch> {
             let at = t0() + now_window + rng.i64(0..2) * 1000;
             let event_id = vec![0xee, b as u8, i as u8];
             batch.user_traits.push(UserTraits {
+                source: SOURCES[i % 2].into(),
                 user_key: format!("user-{}", rng.u8(0..3)),
                 user_id: "u".into(),
                 anonymous_id: String::new(),
@@ -234,6 +238,7 @@ pub fn batches(seed: u64, batches: usize) -> Vec<CommitBatch> {
                 event_id: event_id.clone(),
             });
             batch.analytics_events.push(AnalyticsRow {
+                source: SOURCES[i % 2].into(),
                 event_id,
                 received_at_ms: at,
                 event_time_ms: at,
@@ -284,14 +289,24 @@ fn webinar_step(
                 *counts.stream_ms.entry("screensharing".into()).or_default() += rng.u64(1..60_000);
             }
         }
-        batch.session_windows.push(SessionWindow {
+        let window = SessionWindow {
+            source: SOURCES[s % 2].into(),
             session_id: (*session_id).into(),
             window_start_ms: t0() + start,
             window_end_ms: t0() + start + MINUTE,
             is_final: start < final_before,
             counts: counts.clone(),
-        });
+        };
+        // The first session id is used by both sources (their sessions are apart).
+        if s == 0 {
+            let mut other = window.clone();
+            other.source = SOURCES[1].into();
+            other.counts.joins += 1;
+            batch.session_windows.push(other);
+        }
+        batch.session_windows.push(window);
         let summary = summaries.entry(s).or_insert_with(|| SessionSummary {
+            source: SOURCES[s % 2].into(),
             session_id: (*session_id).into(),
             started_at_ms: (s != 1).then_some(t0() + start),
             ..SessionSummary::default()
@@ -306,6 +321,10 @@ fn webinar_step(
             summary.ended_at_ms = Some(t0() + now_window + 30_000);
         }
         batch.session_summaries.push(summary.clone());
+        if s == 0 {
+            let other = SessionSummary { source: SOURCES[1].into(), unique_attendees: 1, ..summary.clone() };
+            batch.session_summaries.push(other);
+        }
     }
 }
 
@@ -365,14 +384,19 @@ pub async fn answers(store: &dyn Store) -> Result<BTreeMap<String, Value>, Store
                 format!("top_items/range{r}/limit{limit}"),
                 json!(store.top_items(&TopItemsQuery { range, limit }).await?),
             );
-            put(format!("top_sessions/range{r}/limit{limit}"), json!(store.top_sessions(range, limit).await?));
+            put(format!("top_sessions/range{r}/limit{limit}"), json!(store.top_sessions(range, limit, None).await?));
+            let only = [SOURCES[1].to_string()];
+            let listed = store.top_sessions(range, limit, Some(&only)).await?;
+            put(format!("top_sessions/range{r}/limit{limit}/{}", SOURCES[1]), json!(listed));
         }
     }
     for limit in [0, 1, 5, 1000] {
         put(format!("recent_rejected/limit{limit}"), json!(store.recent_rejected(limit).await?));
     }
     for id in SESSIONS.iter().copied().chain(["missing-session"]) {
-        put(format!("session_engagement/{id}"), json!(store.session_engagement(id).await?));
+        put(format!("session_engagement/{id}"), json!(store.session_engagement(id, None).await?));
+        let only = [SOURCES[0].to_string()];
+        put(format!("session_engagement/{id}/{}", SOURCES[0]), json!(store.session_engagement(id, Some(&only)).await?));
     }
     for partition in [0, 1, 2] {
         let cp =

@@ -198,5 +198,5 @@ fn a_session_delivered_ten_minutes_late_after_newer_identify_calls_all_counts() 
     assert_eq!((sum.unique_attendees, sum.peak_concurrent, sum.started_at_ms), (20, 20, Some(T0)));
     assert_eq!(sum.engagements["question"], 16);
     assert_eq!(state.windows, on_time.windows);
-    assert_eq!(state.summaries["w-late"], on_time.summaries["w-late"]);
+    assert_eq!(state.summaries[&key("w-late")], on_time.summaries[&key("w-late")]);
 }

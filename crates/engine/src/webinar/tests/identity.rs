@@ -74,17 +74,45 @@ fn links_chain_through_several_ids() {
 }
 
 #[test]
-fn identity_is_per_source() {
-    // the same userId under two write keys: Segment scopes ids to a source
+fn sources_are_tenants() {
+    // the same userId and session id under two sources: two sessions, one attendee each
     let s = run(&[ev("User Joined", "u1", 0), ev("User Joined", "u1", MIN).source("other-key")]);
-    assert_eq!(s.summary().unique_attendees, 2);
+    assert_eq!(s.summary().unique_attendees, 1);
+    assert_eq!(s.summary_in("other-key", "s1").unique_attendees, 1);
+    assert_eq!(s.summary_in("other-key", "s1").source, "other-key");
     // and a link in one source does not join ids of another
     let s = run(&[
         ev("User Joined", "a1", 0).anonymous().source("other-key"),
         ev("User Joined", "u1", MIN),
-        identify("u1", "a1", 2 * MIN),
+        ev("User Joined", "a1", MIN).anonymous(),
+        identify("u1", "a1", 2 * MIN).source("other-key"),
     ]);
     assert_eq!(s.summary().unique_attendees, 2);
+}
+
+#[test]
+fn an_erasure_forgets_the_person_and_every_linked_id_but_not_the_counts() {
+    let mut e = engine();
+    let mut state = State::default();
+    record(&mut e, &ev("User Joined", "a1", 0).anonymous());
+    record(&mut e, &identify("u1", "a1", MIN));
+    record(&mut e, &ev("User Joined", "u2", MIN));
+    record(&mut e, &ev("User Joined", "u1", MIN).source("other-key"));
+    state.absorb(e.flush_analytics());
+    assert_eq!(state.summary().unique_attendees, 2);
+    let erased = e.erase_analytics(SOURCE, &["u1".to_string()]);
+    assert_eq!(erased, Erased { ids: vec!["a1".to_string(), "u1".to_string()], persons: 1 });
+    // nothing else: not u2, not the other source's u1; an unknown id or source is no error
+    assert_eq!(e.erase_analytics(SOURCE, &["nobody".to_string()]), Erased::default());
+    assert_eq!(e.erase_analytics("unknown", &["u1".to_string()]), Erased::default());
+    assert_eq!(e.erase_analytics("other-key", &["u1".to_string()]).persons, 1);
+    // the counts hold no id and stay as they were
+    state.absorb(e.flush_analytics());
+    assert_eq!(state.summary().unique_attendees, 2);
+    // a later call with the erased id is a new person
+    record(&mut e, &ev("User Joined", "u1", 2 * MIN));
+    state.absorb(e.flush_analytics());
+    assert_eq!(state.summary().unique_attendees, 3);
 }
 
 #[test]

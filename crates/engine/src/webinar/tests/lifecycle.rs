@@ -128,12 +128,12 @@ fn page_views_open_a_generation_when_their_window_left_memory() {
     };
     let s = replay(1);
     let views = |name: &str, at: i64, generation: u64| {
-        s.pages.get(&("page".to_string(), name.to_string(), T0 + at, generation)).map(|p| p.views)
+        s.pages.get(&(SOURCE.to_string(), "page".to_string(), name.to_string(), T0 + at, generation)).map(|p| p.views)
     };
     assert_eq!((views("Home", 0, 1), views("Pricing", 0, 3), views("Home", MIN, 4)), (Some(2), Some(1), Some(1)));
     // the late views of the first window: a new generation, named by the record that opened it
     assert_eq!(views("Home", 0, 7), Some(2));
-    assert_eq!(s.pages[&("screen".to_string(), "Player".to_string(), T0, 2)].views, 1);
+    assert_eq!(s.pages[&(SOURCE.to_string(), "screen".to_string(), "Player".to_string(), T0, 2)].views, 1);
     // the same records give the same rows, however often the engine flushed
     assert_eq!(replay(3), s);
 }

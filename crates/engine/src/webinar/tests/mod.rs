@@ -49,7 +49,7 @@ fn track(name: &str, user: &str, at: i64, properties: Value) -> Call {
     Call {
         call: CallType::Track,
         name: name.into(),
-        source: "wk".into(),
+        source: SOURCE.into(),
         user: Some(user.into()),
         anon: None,
         previous: None,
@@ -123,18 +123,26 @@ fn record(engine: &mut Engine, c: &Call) -> AnalyticsOutcome {
     })
 }
 
-/// The rows as a store holds them: last write wins, page generations sum.
+/// The rows as a store holds them: last write wins, page generations sum. Keys start with
+/// the source.
 #[derive(Debug, Default, PartialEq)]
 struct State {
-    windows: BTreeMap<(String, i64), SessionWindow>,
-    summaries: BTreeMap<String, SessionSummary>,
-    pages: BTreeMap<(String, String, i64, u64), PageViewWindow>,
+    windows: BTreeMap<(String, String, i64), SessionWindow>,
+    summaries: BTreeMap<(String, String), SessionSummary>,
+    pages: BTreeMap<(String, String, String, i64, u64), PageViewWindow>,
+}
+
+/// The source of the helpers' calls.
+const SOURCE: &str = "wk";
+
+fn key(session: &str) -> (String, String) {
+    (SOURCE.to_string(), session.to_string())
 }
 
 impl State {
     fn absorb(&mut self, f: AnalyticsFlush) {
         for w in f.session_windows {
-            let key = (w.session_id.clone(), w.window_start_ms);
+            let key = (w.source.clone(), w.session_id.clone(), w.window_start_ms);
             assert!(!self.windows.get(&key).is_some_and(|old| old.is_final), "a final row was rewritten: {w:?}");
             // an empty window is no window (readers skip them)
             if w.counts == SessionWindowCounts::default() {
@@ -144,10 +152,10 @@ impl State {
             }
         }
         for s in f.summaries {
-            self.summaries.insert(s.session_id.clone(), s);
+            self.summaries.insert((s.source.clone(), s.session_id.clone()), s);
         }
         for p in f.page_views {
-            self.pages.insert((p.kind.clone(), p.name.clone(), p.window_start_ms, p.generation), p);
+            self.pages.insert((p.source.clone(), p.kind.clone(), p.name.clone(), p.window_start_ms, p.generation), p);
         }
     }
 
@@ -156,7 +164,7 @@ impl State {
     }
 
     fn window_of(&self, session: &str, at: i64) -> &SessionWindow {
-        let key = (session.to_string(), T0 + at);
+        let key = (SOURCE.to_string(), session.to_string(), T0 + at);
         self.windows.get(&key).unwrap_or_else(|| panic!("no window {key:?} in {:?}", self.windows.keys()))
     }
 
@@ -165,19 +173,24 @@ impl State {
     }
 
     fn summary_of(&self, session: &str) -> &SessionSummary {
-        self.summaries.get(session).unwrap_or_else(|| panic!("no summary {session} in {:?}", self.summaries.keys()))
+        self.summary_in(SOURCE, session)
+    }
+
+    fn summary_in(&self, source: &str, session: &str) -> &SessionSummary {
+        let key = (source.to_string(), session.to_string());
+        self.summaries.get(&key).unwrap_or_else(|| panic!("no summary {key:?} in {:?}", self.summaries.keys()))
     }
 
     /// Whether `session` shows anything (a summary that is not all zero).
     fn shows(&self, session: &str) -> bool {
-        self.summaries
-            .get(session)
-            .is_some_and(|s| *s != SessionSummary { session_id: session.to_string(), ..SessionSummary::default() })
+        self.summaries.get(&key(session)).is_some_and(|s| {
+            *s != SessionSummary { source: SOURCE.into(), session_id: session.to_string(), ..SessionSummary::default() }
+        })
     }
 
     /// The windows of one session.
     fn session(&self, session: &str) -> Vec<&SessionWindow> {
-        self.windows.values().filter(|w| w.session_id == session).collect()
+        self.windows.values().filter(|w| w.source == SOURCE && w.session_id == session).collect()
     }
 }
 

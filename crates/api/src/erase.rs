@@ -1,0 +1,126 @@
+//! Erasure (GDPR art. 17, CCPA): `DELETE /api/v1/users/{id}?source=&anonymous_id=`, and the
+//! same for `engage forget`.
+//!
+//! An erasure names a source and ids (a `userId`, `anonymousId`s). It is, in this order:
+//! 1. published on the bus, keyed like the source's webinar state ([`source_key`]): the
+//!    consumer owning that partition forgets the ids and the ids linked to them in its state,
+//!    and deletes their rows again in its next commit, after any of their events still in
+//!    flight (so nothing written later brings them back);
+//! 2. applied to the store at once ([`Store::erase`]): traits and raw analytics events of
+//!    those ids in the source (and in rows written before sources, source "");
+//! 3. logged as one audit line (target `engage::audit`: source, how many ids, who asked, the
+//!    request id), which names no id.
+//!
+//! The answer says what was deleted. What stays: copies in the Kafka topic until its retention
+//! passes, and aggregates (session and page-view counts), which hold no id. Pingback data is
+//! keyed by salted viewer hashes, not by person, and cannot be found by a user id.
+//! Without a bus (an `api` role given no `--kafka-brokers`) an erasure is refused with 503:
+//! deleting the stored rows while a consumer still holds the ids would be half an erasure.
+
+use crate::error::ApiError;
+use crate::params;
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use engage_bus::{Publisher, Record};
+use engage_model::envelope::{Erasure as ErasureBody, erasure_event, source_key};
+use engage_sink::{Erasure, ErasureReport, Store};
+use prost::Message as _;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What erasing needs: the store, and the bus consumers read (None: erasure unavailable).
+#[derive(Clone)]
+pub struct Eraser {
+    pub store: Arc<dyn Store>,
+    pub bus: Option<Arc<dyn Publisher>>,
+}
+
+impl std::fmt::Debug for Eraser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Eraser").field("bus", &self.bus.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// Whose data to erase: ids of one source.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Person {
+    pub source: String,
+    pub user_ids: Vec<String>,
+    pub anonymous_ids: Vec<String>,
+}
+
+impl Person {
+    fn ids(&self) -> Vec<String> {
+        self.user_ids.iter().chain(&self.anonymous_ids).cloned().collect()
+    }
+}
+
+/// The answer of an erasure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    /// Who was erased (as asked).
+    #[serde(flatten)]
+    pub person: Person,
+    /// What the store deleted at once.
+    pub deleted: ErasureReport,
+    /// The erasure record's id (hex), as in the audit lines of this process and the consumer.
+    pub request_id: String,
+    /// What happens next, in words.
+    pub pending: &'static str,
+}
+
+const PENDING: &str = "consumers forget these ids (and ids linked to them) and delete rows of theirs still in \
+    flight at their next commit; copies in the Kafka topic remain until its retention passes";
+
+/// Erases a person (see the module documentation); `by` names who asked, for the audit line
+/// (a token id, `engage forget`). `now_ms` stamps the request.
+pub async fn erase(eraser: &Eraser, person: Person, by: &str, now_ms: i64) -> Result<Erased, ApiError> {
+    let Some(bus) = &eraser.bus else {
+        return Err(ApiError::Unavailable(
+            "erasure needs the bus the consumers read (give this process --kafka-brokers), so consumer state \
+             forgets the ids too; `engage forget` does the same from a shell"
+                .into(),
+        ));
+    };
+    let (source, ids) = (person.source.as_str(), person.ids());
+    let body = ErasureBody {
+        source: source.to_owned(),
+        user_ids: person.user_ids.clone(),
+        anonymous_ids: person.anonymous_ids.clone(),
+    };
+    let event = erasure_event(now_ms, body);
+    let request_id: String = event.event_id.iter().map(|b| format!("{b:02x}")).collect();
+    let record = Record { key: source_key(source).into_bytes(), payload: event.encode_to_vec() };
+    bus.publish(vec![record]).await.map_err(|e| {
+        tracing::warn!(error = %e, "the bus refused an erasure record");
+        ApiError::Unavailable(format!("the bus refused the erasure; nothing was erased, retry later: {e}"))
+    })?;
+    let deleted = eraser.store.erase(&Erasure { source: source.to_owned(), ids: ids.clone() }).await?;
+    tracing::info!(
+        target: "engage::audit",
+        action = "erase",
+        source,
+        ids = ids.len(),
+        by,
+        request_id = %request_id,
+        traits_deleted = deleted.traits,
+        events_deleted = deleted.events,
+        "erasure requested: stored rows deleted, consumers notified"
+    );
+    Ok(Erased { person, deleted, request_id, pending: PENDING })
+}
+
+/// `DELETE /api/v1/users/{id}?source=&anonymous_id=` (`-` as the id: anonymous ids only).
+pub(crate) async fn delete_user(
+    State(eraser): State<Eraser>,
+    id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Erased>, ApiError> {
+    let id = id.map(|Path(id)| id).map_err(|_| params::ParamError::new("the user id must be percent-encoded UTF-8"))?;
+    let person = params::erasure_query(&id, query.as_deref())?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Ok(Json(erase(&eraser, person, "api", now_ms).await?))
+}
