@@ -1,6 +1,7 @@
 //! How the read API fails: a 400 naming the bad parameter (the caller's fault, do not
 //! retry as is), a 404 for an unknown session, or a 503 when the store cannot answer
-//! (retry later). Always a JSON body
+//! (retry later); 403 for a token without the right (401s come from [`crate::auth`]).
+//! Always a JSON body
 //! `{"error": "..."}` so dashboards can show it.
 
 use crate::params::ParamError;
@@ -18,6 +19,9 @@ pub enum ApiError {
     /// The thing asked for does not exist (yet): 404.
     #[error("{0}")]
     NotFound(String),
+    /// A known token without the right to this (see [`crate::scope`]): 403.
+    #[error(transparent)]
+    Forbidden(#[from] crate::scope::Forbidden),
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -34,6 +38,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::BAD_REQUEST, Json(ErrorBody { error: e.to_string() })).into_response()
             }
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, Json(ErrorBody { error: what })).into_response(),
+            ApiError::Forbidden(f) => f.into_response(),
             ApiError::Store(e) => {
                 // The detail (paths, SQL steps) goes to the log, not to the client.
                 tracing::warn!(error = %e, transient = e.is_transient(), "API query failed in the store");
