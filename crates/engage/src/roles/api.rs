@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ApiRoleArgs {
-    /// Address to serve the API, the dashboard, health and /metrics on.
+    /// Address to serve the API, the dashboard, health and /metrics on (every interface: the
+    /// role refuses to start without --api-tokens unless --public-read).
     #[arg(long, env = "ENGAGE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
     /// Where the SQLite store lives when no ClickHouse is configured.
@@ -16,19 +17,24 @@ pub struct ApiRoleArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub store: crate::cli::StoreArgs,
+    #[command(flatten)]
+    pub access: crate::access::ReadAccessArgs,
 }
 
 pub async fn run(args: ApiRoleArgs) -> anyhow::Result<()> {
+    let auth = args.access.auth(crate::access::Role::Api, args.listen)?;
+    crate::access::check_store_secrets(&args.store)?;
     let metrics = telemetry::install_metrics()?;
     let store = crate::store::open_store(&args.store, &args.data_dir).await?;
+    let (metrics_routes, _metrics_listener) = args.access.metrics(metrics, &auth).await?;
     let ready_store = store.clone();
     let app = Router::new()
-        .merge(engage_api::router(store.clone()))
-        .merge(engage_dashboard::router(store))
+        .merge(engage_api::router(store.clone(), auth.clone()))
+        .merge(engage_dashboard::router(store, auth.clone()))
         .merge(super::health(move || {
             let store = ready_store.clone();
             async move { store.ping().await.map_err(|e| e.to_string()) }
         }))
-        .merge(super::metrics_route(metrics));
+        .merge(metrics_routes);
     super::serve(args.listen, app, "api", || {}).await
 }
