@@ -233,6 +233,19 @@ mod tests {
     }
 
     #[test]
+    fn every_placeholder_of_the_secret_template_is_refused() {
+        let manifest = include_str!("../../../deploy/kubernetes/config.yaml");
+        let placeholders: Vec<&str> = manifest
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ENGAGE_")?.split_once(": "))
+            .map(|(_, v)| v.trim_matches('"'))
+            .filter(|v| v.starts_with("REPLACE-WITH"))
+            .collect();
+        assert_eq!(placeholders.len(), 3, "viewer secret, write keys, API tokens: {placeholders:?}");
+        assert!(placeholders.iter().all(|p| is_placeholder(p)), "{placeholders:?}");
+    }
+
+    #[test]
     fn placeholder_secrets_are_refused_naming_the_flag() {
         let keys = vec!["REPLACE-WITH-WRITE-KEYS".to_string()];
         let e = refuse_placeholders(&[("--write-keys / ENGAGE_WRITE_KEYS", &keys)]).unwrap_err().to_string();
