@@ -55,8 +55,8 @@ pub(crate) fn form(why: Unauthorized, next: &str, error: Option<&str>) -> Respon
 
 /// `POST /dashboard/sign-in` (form: `token`, `next`).
 pub(crate) async fn sign_in(State(state): State<DashState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = same_origin(&headers) {
-        return refused;
+    if !same_origin(&headers) {
+        return cross_origin();
     }
     let (mut token, mut next) = (String::new(), String::new());
     for (k, v) in form_urlencoded::parse(&body) {
@@ -94,8 +94,8 @@ pub(crate) async fn sign_in(State(state): State<DashState>, headers: HeaderMap, 
 
 /// `POST /dashboard/sign-out`: the cookie cleared.
 pub(crate) async fn sign_out(headers: HeaderMap) -> Response {
-    if let Err(refused) = same_origin(&headers) {
-        return refused;
+    if !same_origin(&headers) {
+        return cross_origin();
     }
     let cookie = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}", session::COOKIE, secure(&headers));
     see_other("", Some(cookie))
@@ -108,16 +108,17 @@ fn secure(headers: &HeaderMap) -> &'static str {
     if https { "; Secure" } else { "" }
 }
 
-/// Refuses (403) a browser request whose `Origin` is another site than the `Host` asked.
-/// Browsers send `Origin` with every POST; other clients need not.
-fn same_origin(headers: &HeaderMap) -> Result<(), Response> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+/// False for a browser request whose `Origin` is another site than the `Host` asked (or
+/// `null`). Browsers send `Origin` with every POST; other clients need not.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest);
-    match (origin_host, host) {
-        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
-        _ => Err((StatusCode::FORBIDDEN, "cross-origin sign-in or sign-out refused\n").into_response()),
-    }
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+fn cross_origin() -> Response {
+    (StatusCode::FORBIDDEN, "cross-origin sign-in or sign-out refused\n").into_response()
 }
 
 /// The page's query to go back to: printable ASCII only (it goes into `Location`), else none.
@@ -159,14 +160,14 @@ mod tests {
     #[test]
     fn only_same_origin_browsers_may_post() {
         let mut h = HeaderMap::new();
-        assert!(same_origin(&h).is_ok(), "no Origin: not a browser's cross-site form");
+        assert!(same_origin(&h), "no Origin: not a browser's cross-site form");
         h.insert(header::HOST, HeaderValue::from_static("dash.example:8080"));
         h.insert(header::ORIGIN, HeaderValue::from_static("https://dash.example:8080"));
-        assert!(same_origin(&h).is_ok());
+        assert!(same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(same_origin(&h).is_err());
+        assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(same_origin(&h).is_err());
+        assert!(!same_origin(&h));
     }
 
     #[test]
