@@ -17,11 +17,14 @@
 //! Without a bus (an `api` role given no `--kafka-brokers`) an erasure is refused with 503:
 //! deleting the stored rows while a consumer still holds the ids would be half an erasure.
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::params;
+use crate::scope::{Forbidden, Resource, authorize};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
 use engage_bus::{Publisher, Record};
 use engage_model::envelope::{Erasure as ErasureBody, erasure_event, source_key};
 use engage_sink::{Erasure, ErasureReport, Store};
@@ -111,16 +114,29 @@ pub async fn erase(eraser: &Eraser, person: Person, by: &str, now_ms: i64) -> Re
     Ok(Erased { person, deleted, request_id, pending: PENDING })
 }
 
-/// `DELETE /api/v1/users/{id}?source=&anonymous_id=` (`-` as the id: anonymous ids only).
+/// `DELETE /api/v1/users/{id}?source=&anonymous_id=` (`-` as the id: anonymous ids only):
+/// an admin token whose scope holds the source, presented as `Authorization: Bearer` (a
+/// dashboard session cookie is not enough to erase).
 pub(crate) async fn delete_user(
     State(eraser): State<Eraser>,
+    access: Access,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Erased>, ApiError> {
+    let filter = authorize(&access, Resource::Erase)?;
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Err(Forbidden(
+            "erasing needs an admin token as `Authorization: Bearer`, not a dashboard session".into(),
+        )
+        .into());
+    }
     let id = id.map(|Path(id)| id).map_err(|_| params::ParamError::new("the user id must be percent-encoded UTF-8"))?;
     let person = params::erasure_query(&id, query.as_deref())?;
+    filter.narrow(Some(person.source.clone()))?;
+    let by = access.token_id.clone().unwrap_or_else(|| "unknown".into());
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Ok(Json(erase(&eraser, person, "api", now_ms).await?))
+    Ok(Json(erase(&eraser, person, &format!("token {by}"), now_ms).await?))
 }

@@ -1,6 +1,7 @@
 //! How the read API fails: a 400 naming the bad parameter (the caller's fault, do not
 //! retry as is), a 404 for an unknown session, or a 503 when the store cannot answer
-//! (retry later). Always a JSON body
+//! (retry later); 403 for a token without the right (401s come from [`crate::auth`]).
+//! Always a JSON body
 //! `{"error": "..."}` so dashboards can show it.
 
 use crate::params::ParamError;
@@ -24,6 +25,9 @@ pub enum ApiError {
     /// What is asked is not available in this deployment: 503 with the reason.
     #[error("{0}")]
     Unavailable(String),
+    /// A known token without the right to this (see [`crate::scope`]): 403.
+    #[error(transparent)]
+    Forbidden(#[from] crate::scope::Forbidden),
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -44,6 +48,7 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(what) => {
                 (StatusCode::SERVICE_UNAVAILABLE, Json(ErrorBody { error: what })).into_response()
             }
+            ApiError::Forbidden(f) => f.into_response(),
             ApiError::Store(e) => {
                 // The detail (paths, SQL steps) goes to the log, not to the client.
                 tracing::warn!(error = %e, transient = e.is_transient(), "API query failed in the store");

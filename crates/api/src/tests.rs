@@ -43,8 +43,13 @@ fn session_window(start: i64, joins: u64, attendees: u64) -> SessionWindow {
     }
 }
 
-/// A router over a store holding two items, two apps and two rejected inputs.
+/// A router over a store holding two items, two apps and two rejected inputs, open to all.
 async fn fixture() -> (tempfile::TempDir, Router) {
+    fixture_with(crate::Auth::open()).await
+}
+
+/// The same, behind `auth`.
+pub(crate) async fn fixture_with(auth: crate::Auth) -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("engage.db")).unwrap();
     let mut acme = window("v1", "Acme/Player", T0, 4, &[1, 2, 3]);
@@ -104,7 +109,7 @@ async fn fixture() -> (tempfile::TempDir, Router) {
         ..CommitBatch::default()
     };
     store.commit(batch.into()).await.unwrap();
-    (dir, router(Arc::new(store)))
+    (dir, router(Arc::new(store), auth))
 }
 
 async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {

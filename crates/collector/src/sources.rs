@@ -75,13 +75,7 @@ impl WriteKeys {
     /// The source of `key`, if it is configured. Every configured key is compared, in time
     /// independent of where a guess differs, so timing tells nothing about the keys.
     pub fn source_of(&self, key: &str) -> Option<&str> {
-        let mut found = None;
-        for (k, source) in self.keys.iter().zip(&self.sources) {
-            if constant_time_eq(k.as_bytes(), key.as_bytes()) && found.is_none() {
-                found = Some(source.as_str());
-            }
-        }
-        found
+        engage_model::credential::position(&self.keys, key.as_bytes()).map(|i| self.sources[i].as_str())
     }
 
     /// The configured keys (to check them for template placeholders at start).
@@ -96,14 +90,6 @@ impl WriteKeys {
         s.dedup();
         s
     }
-}
-
-/// Byte equality whose time depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether the call's consent object denies one of `categories` (compared case-insensitively):

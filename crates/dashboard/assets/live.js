@@ -28,6 +28,8 @@
       headers: { Accept: "text/html" },
     })
       .then(function (resp) {
+        // Signed out (or the session expired): reload, which shows the sign-in form.
+        if (resp.status === 401) window.location.reload();
         if (!resp.ok) throw new Error("HTTP " + resp.status);
         return resp.text();
       })

@@ -54,7 +54,8 @@ impl Figure {
             for (name, c) in &self.legend {
                 let _ = write!(
                     out,
-                    r#"<li><span class="swatch" style="background:rgb({},{},{})"></span>{}</li>"#,
+                    // An SVG fill, not a `style` attribute: the page's CSP allows no inline style attributes.
+                    r#"<li><svg class="swatch" viewBox="0 0 1 1" aria-hidden="true"><rect width="1" height="1" fill="rgb({},{},{})"/></svg>{}</li>"#,
                     c.0,
                     c.1,
                     c.2,

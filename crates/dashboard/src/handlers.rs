@@ -1,12 +1,16 @@
 //! The two endpoints: `GET /` (the page with the view inside) and `GET /dashboard/view`
 //! (the view alone, what the script swaps in). Both read the store the same way
-//! ([`load`]) and render with [`crate::views`].
+//! ([`load`]) and render with [`crate::views`]. When tokens are configured, both first need
+//! a session or a token: `/` shows the sign-in form without one ([`crate::sign_in`]),
+//! `/dashboard/view` answers 401; and both show only what the token's scope reads.
 
 use crate::query::ViewQuery;
 use crate::views::{self, Detail, ViewData};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use engage_api::auth::{Access, Auth};
+use engage_api::scope::{Resource, authorize};
 use engage_sink::{ItemQuery, Store, StoreError, TimeRange, TopItemsQuery};
 use std::sync::Arc;
 
@@ -15,10 +19,20 @@ pub const LIST_ROWS: usize = 25;
 /// Rows searched when there is a search text (the API's largest `limit`).
 const SEARCH_ROWS: u32 = 1_000;
 
-pub(crate) type SharedStore = Arc<dyn Store>;
+/// What the dashboard's handlers share.
+#[derive(Clone)]
+pub(crate) struct DashState {
+    pub store: Arc<dyn Store>,
+    pub auth: Auth,
+}
 
 /// `GET /`.
-pub(crate) async fn page(State(store): State<SharedStore>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub(crate) async fn page(State(state): State<DashState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let access = match state.auth.authenticate(&headers, now_ms()) {
+        Ok(access) => access,
+        Err(why) => return crate::sign_in::form(why, raw.as_deref().unwrap_or_default(), None),
+    };
+    let store = &state.store;
     let q = match ViewQuery::parse(raw.as_deref()) {
         Ok(q) => q,
         Err(e) => {
@@ -27,23 +41,31 @@ pub(crate) async fn page(State(store): State<SharedStore>, headers: HeaderMap, R
             return html_response(StatusCode::BAD_REQUEST, html);
         }
     };
-    let (status, view) = render_view(store.as_ref(), &q, host(&headers)).await;
-    html_response(status, views::page(&q, &view))
+    let (status, view) = render_view(store.as_ref(), &q, host(&headers), &access).await;
+    html_response(status, views::page_for(&q, &view, state.auth.requires_token()))
 }
 
 /// `GET /dashboard/view`.
-pub(crate) async fn view(State(store): State<SharedStore>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub(crate) async fn view(State(state): State<DashState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let access = match state.auth.authenticate(&headers, now_ms()) {
+        Ok(access) => access,
+        Err(why) => {
+            let mut response = html_response(StatusCode::UNAUTHORIZED, notice("Signed out: reload to sign in.", false));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, engage_api::auth::challenge(why));
+            return response;
+        }
+    };
     match ViewQuery::parse(raw.as_deref()) {
         Ok(q) => {
-            let (status, view) = render_view(store.as_ref(), &q, host(&headers)).await;
+            let (status, view) = render_view(state.store.as_ref(), &q, host(&headers), &access).await;
             html_response(status, view)
         }
         Err(e) => html_response(StatusCode::BAD_REQUEST, notice(&format!("Not a valid view: {e}."), true)),
     }
 }
 
-async fn render_view(store: &dyn Store, q: &ViewQuery, host: Option<String>) -> (StatusCode, String) {
-    match load(store, q, now_ms(), host).await {
+async fn render_view(store: &dyn Store, q: &ViewQuery, host: Option<String>, access: &Access) -> (StatusCode, String) {
+    match load(store, q, now_ms(), host, access).await {
         Ok(data) => (StatusCode::OK, views::view(&data, q)),
         Err(e) => {
             tracing::warn!(error = %e, transient = e.is_transient(), "dashboard query failed in the store");
@@ -52,24 +74,38 @@ async fn render_view(store: &dyn Store, q: &ViewQuery, host: Option<String>) -> 
     }
 }
 
-/// Reads what the view shows.
-pub async fn load(store: &dyn Store, q: &ViewQuery, now_ms: i64, host: Option<String>) -> Result<ViewData, StoreError> {
+/// Reads what the view shows, of what `access` may read: video items only with the default
+/// source in its scope (see [`engage_api::scope`]).
+pub async fn load(
+    store: &dyn Store,
+    q: &ViewQuery,
+    now_ms: i64,
+    host: Option<String>,
+    access: &Access,
+) -> Result<ViewData, StoreError> {
+    let video = authorize(access, Resource::Video).is_ok();
+    // Sessions are per source: only the sources of the access are read.
+    let sources = authorize(access, Resource::Analytics).ok().and_then(|f| f.sources());
+    let sessions_filter = sources.as_deref();
     let range = q.range.resolve(now_ms);
     let limit = if q.search.is_empty() { LIST_ROWS as u32 } else { SEARCH_ROWS };
-    let mut items = store.top_items(&TopItemsQuery { range, limit }).await?;
+    let mut items = if video { store.top_items(&TopItemsQuery { range, limit }).await? } else { Vec::new() };
     items.retain(|i| q.matches(&i.item));
     let items_matched = items.len();
     items.truncate(LIST_ROWS);
-    let mut sessions = store.top_sessions(range, limit, None).await?;
+    let mut sessions = store.top_sessions(range, limit, sessions_filter).await?;
     sessions.retain(|s| q.matches(&s.session_id));
     let sessions_matched = sessions.len();
     sessions.truncate(LIST_ROWS);
     let any_data = items_matched > 0
         || sessions_matched > 0
-        || !store.top_items(&TopItemsQuery { range: TimeRange::ALL, limit: 1 }).await?.is_empty()
-        || !store.top_sessions(TimeRange::ALL, 1, None).await?.is_empty();
-    let item =
-        q.item.clone().or_else(|| if q.session.is_none() { items.first().map(|i| i.item.clone()) } else { None });
+        || (video && !store.top_items(&TopItemsQuery { range: TimeRange::ALL, limit: 1 }).await?.is_empty())
+        || !store.top_sessions(TimeRange::ALL, 1, sessions_filter).await?.is_empty();
+    let item = q
+        .item
+        .clone()
+        .or_else(|| if q.session.is_none() { items.first().map(|i| i.item.clone()) } else { None })
+        .filter(|_| video);
     let detail = match (item, &q.session) {
         (Some(item), _) => {
             let engagement =
@@ -79,7 +115,7 @@ pub async fn load(store: &dyn Store, q: &ViewQuery, now_ms: i64, host: Option<St
         }
         (None, Some(id)) => Detail::Session {
             id: id.clone(),
-            engagement: store.session_engagement(id, None).await?.into_iter().next().map(Box::new),
+            engagement: store.session_engagement(id, sessions_filter).await?.into_iter().next().map(Box::new),
         },
         (None, None) => match sessions.first() {
             Some(s) => Detail::Session {
@@ -106,21 +142,16 @@ fn notice(text: &str, back: bool) -> String {
     format!(r#"<p class="notice" role="alert">{}{back}</p>"#, crate::html::escape(text))
 }
 
-fn html_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn html_response(status: StatusCode, body: String) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(views::content_security_policy()));
     resp
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

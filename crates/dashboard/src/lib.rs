@@ -26,16 +26,23 @@
 //! - [`charts`]: plotters drawing and the `<figure>` wrapper.
 //! - [`views`]: the HTML of the page and of the refreshed view.
 //! - `handlers`: the two endpoints and the store reads behind them.
+//! - `sign_in`: the sign-in form, sign-in and sign-out (when API tokens are configured).
 //!
 //! # Endpoints
-//! - `GET /?range=&from=&to=&item=&app=&session=&q=`: the page.
+//! - `GET /?range=&from=&to=&item=&app=&session=&q=`: the page (the sign-in form, 401,
+//!   without a session when tokens are configured).
 //! - `GET /dashboard/view?…` (same parameters): the view alone, refreshed by the page.
+//! - `POST /dashboard/sign-in` (`token`, `next`), `POST /dashboard/sign-out`.
+//!
+//! Every answer is `no-store` with security headers; the HTML's Content-Security-Policy
+//! allows its own inline stylesheet and script by hash only.
 
 pub mod charts;
 mod handlers;
 pub mod html;
 pub mod query;
 pub mod shape;
+mod sign_in;
 pub mod views;
 
 #[cfg(test)]
@@ -44,11 +51,20 @@ mod tests;
 pub use handlers::load;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use engage_api::Auth;
 use engage_sink::Store;
 use std::sync::Arc;
 
-/// The dashboard's routes (`/` and `/dashboard/view`), ready to be merged into a router.
-pub fn router(store: Arc<dyn Store>) -> Router {
-    Router::new().route("/", get(handlers::page)).route("/dashboard/view", get(handlers::view)).with_state(store)
+/// The dashboard's routes, behind `auth`, ready to be merged into a router.
+pub fn router(store: Arc<dyn Store>, auth: Auth) -> Router {
+    Router::new()
+        .route("/", get(handlers::page))
+        .route("/dashboard/view", get(handlers::view))
+        .route("/dashboard/sign-in", post(sign_in::sign_in))
+        .route("/dashboard/sign-out", post(sign_in::sign_out))
+        .layer(DefaultBodyLimit::max(4096))
+        .with_state(handlers::DashState { store, auth })
+        .layer(axum::middleware::from_fn(engage_api::headers::secure))
 }

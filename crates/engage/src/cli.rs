@@ -143,6 +143,8 @@ pub struct RunArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub tuning: ConsumerTuning,
+    #[command(flatten)]
+    pub access: crate::access::ReadAccessArgs,
 }
 
 /// How the consumer commits and suppresses repeats.

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`cli`]: commands and flags (every flag also an `ENGAGE_*` environment variable).
+//! - [`access`]: the read side's tokens per role, `/metrics` placement, placeholder refusal.
 //! - [`run`]: `engage run`, the whole pipeline in one process (embedded defaults, or over Kafka).
 //! - [`roles`]: the production roles `collector`, `consumer`, `api`, and `create-topics`.
 //! - [`migrate`]: `engage migrate`, the ClickHouse schema created or upgraded.
@@ -12,6 +13,7 @@
 //! - [`telemetry`]: logging and the Prometheus recorder.
 //! - [`secret`]: the viewer-key secret, loaded or created.
 
+mod access;
 mod cli;
 mod forget;
 mod ingest;

@@ -14,7 +14,6 @@ use crate::cli::RunArgs;
 use crate::{secret, telemetry};
 use anyhow::Context;
 use axum::Router;
-use axum::routing::get;
 use engage_bus::{EmbeddedLog, EmbeddedLogConfig, Publisher};
 use engage_collector::sources::WriteKeys;
 use engage_collector::{Collector, system_clock};
@@ -30,6 +29,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let auth = args
+        .access
+        .auth(crate::access::Role::Run, args.listen)?
+        .with_default_source(args.collector.default_source.trim());
+    crate::access::check_collector_secrets(&args.collector)?;
+    crate::access::check_store_secrets(&args.store)?;
     let metrics = telemetry::install_metrics()?;
     engage_consumer::metrics::describe();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
@@ -81,15 +86,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let collector_config = args.collector.collector_config(args.engine.allowed_lateness_seconds)?;
     args.collector.warn_deprecated();
     let collector = Collector::new(bus.publisher(), ViewerKeyer::new(secret), collector_config, system_clock());
+    let (metrics, _metrics_listener) = args.access.metrics(metrics, &auth).await?;
     let app = Router::new()
         .merge(collector.router())
-        .merge(engage_api::router(store.clone()))
-        .merge(engage_api::erasure_router(engage_api::erase::Eraser {
-            store: store.clone(),
-            bus: Some(bus.publisher()),
-        }))
-        .merge(engage_dashboard::router(store.clone()))
-        .route("/metrics", get(move || std::future::ready(metrics.render())));
+        .merge(engage_api::router(store.clone(), auth.clone()))
+        .merge(engage_api::erasure_router(
+            engage_api::erase::Eraser { store: store.clone(), bus: Some(bus.publisher()) },
+            auth.clone(),
+        ))
+        .merge(engage_dashboard::router(store.clone(), auth))
+        .merge(metrics);
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

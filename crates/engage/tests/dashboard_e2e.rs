@@ -4,6 +4,10 @@
 //! answers after a seeded `engage loadgen` run. Screenshots go to
 //! `target/test-output/dashboard.png` (an item) and `dashboard-webinar.png` (a session).
 //!
+//! With API tokens configured, the browser sees the sign-in form and no data
+//! (`dashboard-sign-in.png`); signing in and reusing the cookie is tested without a browser
+//! in `read_auth_e2e.rs` (submitting a form here would need the DevTools protocol).
+//!
 //! Without Chromium the tests say so loudly and skip, unless `ENGAGE_REQUIRE_BROWSER=1`
 //! (set by `make test`, which installs it first with `tests/browser/install.sh`).
 
@@ -232,5 +236,34 @@ fn the_dashboard_plots_what_the_api_says_after_a_seeded_loadgen_run() {
     browser.screenshot(&engage.url("/?range=all"), &out.join("dashboard.png"), (1400, 1900), 6_000);
     browser.screenshot(&url, &out.join("dashboard-webinar.png"), (1400, 1300), 6_000);
     eprintln!("screenshots: {}", out.display());
+    engage.stop();
+}
+
+#[test]
+fn with_tokens_the_browser_sees_only_the_sign_in_form() {
+    let Some(browser) = Browser::find() else { return };
+    const TOKEN: &str = "browser-e2e-token-0001";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engage = Engage::start(dir.path(), &["--commit-interval-ms", "200", "--api-tokens", TOKEN]);
+    let agent = agent();
+    let ts = now_ms();
+    for event in ["initialized", "firstplay"] {
+        let url = engage.url(&format!("/ping/dot.gif?item=signInItem&ts={ts}&il=1&progress=0&event={event}"));
+        assert_eq!(agent.get(&url).call().expect("pingback").status().as_u16(), 200);
+    }
+    let counted = eventually(Duration::from_secs(10), || {
+        let mut r =
+            agent.get(&engage.url("/api/v1/items")).header("Authorization", format!("Bearer {TOKEN}")).call().ok()?;
+        r.body_mut().read_to_string().ok().filter(|b| b.contains("signInItem")).map(|_| ())
+    });
+    assert!(counted.is_some(), "there is data to hide");
+    let dom = browser.dom(&engage.url("/?range=all"), 2_000);
+    assert!(dom.contains(r#"action="/dashboard/sign-in""#) && dom.contains(r#"type="password""#), "{dom}");
+    assert!(!dom.contains("signInItem") && !dom.contains("data-chart"), "no data before signing in");
+    let out = output_dir();
+    let png = out.join("dashboard-sign-in.png");
+    let _ = std::fs::remove_file(&png);
+    browser.run(&engage.url("/"), &["--window-size=900,600".into(), format!("--screenshot={}", png.display())]);
+    assert!(std::fs::read(&png).is_ok_and(|p| p.starts_with(b"\x89PNG")), "a screenshot of the form");
     engage.stop();
 }

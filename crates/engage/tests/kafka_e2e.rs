@@ -86,7 +86,8 @@ fn api(data_dir: &Path) -> Role {
 }
 
 fn api_with(data_dir: &Path, envs: &[(&str, &str)]) -> Role {
-    Role::start(&["api", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().expect("utf-8")], envs)
+    let dir = data_dir.to_str().expect("utf-8");
+    Role::start(&["api", "--listen", "127.0.0.1:0", "--public-read", "--data-dir", dir], envs)
 }
 
 /// Ships the workload's lines to the collector as an NCSA access log.

@@ -12,7 +12,8 @@ mod lists;
 mod page;
 mod session;
 
-pub use page::page;
+pub(crate) use page::CSS;
+pub use page::{content_security_policy, page, page_for};
 
 use crate::query::ViewQuery;
 use engage_sink::{AppSummary, ItemEngagement, ItemSummary, SessionEngagement, SessionListing};

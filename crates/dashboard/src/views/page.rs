@@ -1,19 +1,50 @@
 //! The whole document: head with the inline stylesheet, the header (live status, range
 //! picker, search), the view, and the inline script that refreshes it. Everything is served
 //! by the binary: no external asset, no CDN.
+//!
+//! The stylesheet and the script are constants, so the page's Content-Security-Policy
+//! ([`content_security_policy`]) allows exactly them by their SHA-256 hashes: no
+//! `unsafe-inline`, so markup injected into the page could neither run script nor style it.
 
 use crate::html::{datetime_local, escape};
 use crate::query::{PRESETS, RangeChoice, ViewQuery};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
-const CSS: &str = include_str!("../../assets/dashboard.css");
+pub(crate) const CSS: &str = include_str!("../../assets/dashboard.css");
 const SCRIPT: &str = include_str!("../../assets/live.js");
+
+/// The CSP of the dashboard's HTML (the page, the sign-in form): its own stylesheet and
+/// script by hash, requests to itself only, forms posting to itself, never framed.
+pub fn content_security_policy() -> &'static str {
+    static CSP: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "default-src 'none'; style-src '{}'; script-src '{}'; img-src 'self' data:; connect-src 'self'; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            sha256_source(CSS),
+            sha256_source(SCRIPT)
+        )
+    });
+    &CSP
+}
+
+/// `sha256-<base64>` of an inline element's text, as CSP names it.
+fn sha256_source(text: &str) -> String {
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes())))
+}
 
 /// How often the script fetches the view again.
 pub const REFRESH_MS: u32 = 5_000;
 
 /// The document around `view_html` (the output of [`super::view`], or a notice).
 pub fn page(q: &ViewQuery, view_html: &str) -> String {
+    page_for(q, view_html, false)
+}
+
+/// [`page`], with a sign-out button when the reader signed in (tokens are configured).
+pub fn page_for(q: &ViewQuery, view_html: &str, sign_out: bool) -> String {
     let mut out = String::with_capacity(view_html.len() + CSS.len() + SCRIPT.len() + 4096);
     let _ = write!(
         out,
@@ -34,6 +65,11 @@ pub fn page(q: &ViewQuery, view_html: &str) -> String {
         secs = REFRESH_MS / 1000,
     );
     controls(&mut out, q);
+    if sign_out {
+        out.push_str(
+            r#"<form class="sign-out" method="post" action="/dashboard/sign-out"><button type="submit">Sign out</button></form>"#,
+        );
+    }
     let _ = write!(
         out,
         r#"</header>
@@ -110,5 +146,22 @@ mod tests {
         let html = page(&q, "");
         assert!(html.contains(r#"name="from" value="2024-05-01T12:00""#));
         assert!(html.contains(r#"<form id="controls" class="custom""#));
+        assert!(!html.contains(r#"action="/dashboard/sign-out""#));
+        assert!(page_for(&q, "", true).contains(r#"action="/dashboard/sign-out""#));
+    }
+
+    #[test]
+    fn the_csp_allows_exactly_the_inline_stylesheet_and_script() {
+        let csp = content_security_policy();
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        // Known answer: SHA-256 of "abc".
+        assert_eq!(sha256_source("abc"), "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        let html = page(&ViewQuery::default(), "");
+        for (open, hash) in [("<style>", sha256_source(CSS)), ("<script>", sha256_source(SCRIPT))] {
+            let start = html.find(open).expect("inline element") + open.len();
+            let end = start + html[start..].find("</").expect("its end");
+            assert_eq!(sha256_source(&html[start..end]), hash, "{open} is the hashed text");
+            assert!(csp.contains(&format!("'{hash}'")), "{csp}");
+        }
     }
 }

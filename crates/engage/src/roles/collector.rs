@@ -26,6 +26,8 @@ pub struct CollectorRoleArgs {
     pub collector: CollectorArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub access: crate::access::ReadAccessArgs,
     /// Accept Segment calls with any write key (otherwise --write-keys is required).
     #[arg(long, env = "ENGAGE_ALLOW_ANY_WRITE_KEY")]
     pub allow_any_write_key: bool,
@@ -47,6 +49,8 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
     if config.write_keys.is_none() && !args.allow_any_write_key {
         bail!("--write-keys / ENGAGE_WRITE_KEYS is required (or --allow-any-write-key to accept any Segment key)");
     }
+    let auth = args.access.auth(crate::access::Role::Collector, args.listen)?;
+    crate::access::check_collector_secrets(&args.collector)?;
     let secret = secret::parse(secret_hex).context("--viewer-secret / ENGAGE_VIEWER_SECRET must be 32 hex digits")?;
     let metrics = telemetry::install_metrics()?;
     engage_kafka::stats::describe();
@@ -62,7 +66,8 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
     }
     args.collector.warn_deprecated();
     let collector = Collector::new(Arc::new(publisher.clone()), ViewerKeyer::new(secret), config, system_clock());
-    let app = collector.router().merge(super::metrics_route(metrics));
+    let (metrics_routes, _metrics_listener) = args.access.metrics(metrics, &auth).await?;
+    let app = collector.router().merge(metrics_routes);
     let draining = collector.clone();
     super::serve(args.listen, app, "collector", move || draining.start_draining()).await?;
     // What was acknowledged is already durable; flush what is still in flight.

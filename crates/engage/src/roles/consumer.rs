@@ -28,6 +28,8 @@ pub struct ConsumerRoleArgs {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub tuning: ConsumerTuning,
+    #[command(flatten)]
+    pub access: crate::access::ReadAccessArgs,
     /// Group session timeout (ms): how long a silent member keeps its partitions.
     #[arg(long = "kafka-session-timeout-ms", env = "ENGAGE_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1000..=300_000))]
     pub session_timeout_ms: u64,
@@ -42,6 +44,8 @@ pub struct ConsumerRoleArgs {
 
 pub async fn run(args: ConsumerRoleArgs) -> anyhow::Result<()> {
     let kafka = args.kafka.required()?;
+    let auth = args.access.auth(crate::access::Role::Consumer, args.listen)?;
+    crate::access::check_store_secrets(&args.store)?;
     let metrics = telemetry::install_metrics()?;
     engage_consumer::metrics::describe();
     engage_kafka::stats::describe();
@@ -66,12 +70,13 @@ pub async fn run(args: ConsumerRoleArgs) -> anyhow::Result<()> {
         let (store, stop) = (store.clone(), stop.clone());
         tokio::spawn(async move { engage_kafka::consumer::run(&kafka, store, settings, stop).await })
     };
+    let (metrics_routes, _metrics_listener) = args.access.metrics(metrics, &auth).await?;
     let ready_store = store.clone();
     let app = super::health(move || {
         let store = ready_store.clone();
         async move { store.ping().await.map_err(|e| e.to_string()) }
     })
-    .merge(super::metrics_route(metrics));
+    .merge(metrics_routes);
     let stopping = stop.clone();
     let served = tokio::select! {
         s = super::serve(args.listen, app, "consumer", move || stopping.cancel()) => s,

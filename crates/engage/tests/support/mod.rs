@@ -77,6 +77,30 @@ pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
     (child, base)
 }
 
+/// Runs `engage ARGS` expecting it to refuse to start: it must exit unsuccessfully within
+/// 20 s without ever listening; returns what it said on stderr.
+pub fn refuses_to_start(args: &[&str]) -> String {
+    let mut child = Command::new(engage_bin())
+        .args(args)
+        .env("ENGAGE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn engage");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("`engage {}` did not refuse to start", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && !stdout.contains("listening on"), "`engage {}` started: {stdout}", args.join(" "));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// An HTTP agent that reports 4xx/5xx as responses, not errors.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
