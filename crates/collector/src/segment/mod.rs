@@ -117,7 +117,7 @@ async fn single(c: Collector, call: CallType, peer: SocketAddr, headers: HeaderM
         Ok(s) => s,
         Err(e) => return refuse(&c, route, received_at_ms, e, &bytes).await,
     };
-    if let Err(resp) = within_rate(&c, route, &source, 1, received_at_ms) {
+    if let Some(resp) = over_rate(&c, route, &source, 1, received_at_ms) {
         return resp;
     }
     let msg = match parse_message(value, Some(call)) {
@@ -166,7 +166,7 @@ async fn batch(
         Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await,
     };
     let calls = u32::try_from(items.len()).unwrap_or(u32::MAX);
-    if let Err(resp) = within_rate(&c, BATCH_ROUTE, &source, calls, received_at_ms) {
+    if let Some(resp) = over_rate(&c, BATCH_ROUTE, &source, calls, received_at_ms) {
         return resp;
     }
     let batch_sent_at_ms = match value.get("sentAt") {
@@ -274,11 +274,12 @@ fn source_of(c: &Collector, headers: &HeaderMap, value: &Value) -> Result<String
     }
 }
 
-/// Takes `calls` from the source's rate limit, or answers 429 with `Retry-After` (counted, not
-/// kept: keeping every throttled request would turn a flood into writes).
-fn within_rate(c: &Collector, route: &'static str, source: &str, calls: u32, now_ms: i64) -> Result<(), Response> {
-    let Some(limiter) = &c.inner.limiter else { return Ok(()) };
-    let Err(retry_after) = limiter.take(source, calls, now_ms) else { return Ok(()) };
+/// Takes `calls` from the source's rate limit; when they do not fit, the answer: 429 with
+/// `Retry-After`, counted, not kept (keeping every throttled request would turn a flood into
+/// writes).
+fn over_rate(c: &Collector, route: &'static str, source: &str, calls: u32, now_ms: i64) -> Option<Response> {
+    let limiter = c.inner.limiter.as_ref()?;
+    let retry_after = limiter.take(source, calls, now_ms).err()?;
     metrics::counter!(m::ANALYTICS, "outcome" => "rate_limited").increment(u64::from(calls));
     metrics::counter!(m::REJECTED, "route" => route, "reason" => RejectReason::RateLimited.as_str()).increment(1);
     let burst = c.inner.config.source_rate.map_or(0, |r| r.burst);
@@ -292,7 +293,7 @@ fn within_rate(c: &Collector, route: &'static str, source: &str, calls: u32, now
     if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    Err(resp)
+    Some(resp)
 }
 
 fn invalid_json(e: &serde_json::Error) -> SegmentError {

@@ -1,6 +1,6 @@
 //! Who is who within a source: ids (`userId`, `anonymousId`) → persons, merged by links.
 //!
-//! Each source (write key) has its own id table: the same `userId` sent with two write keys
+//! Each source has its own id table (and since sources are tenants, its own [`Webinars`]): the same `userId` sent with two write keys
 //! is two persons, as Segment scopes identity to a source. A link (both ids on one call, or
 //! an `alias`) merges the two persons: the smaller one's ids and events move to the larger
 //! one, and every mark of the moved events is repointed, so the sessions holding them count

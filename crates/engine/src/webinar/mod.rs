@@ -14,7 +14,9 @@
 //! arrival. Only what lies past a documented bound is order-dependent (see "Bounds").
 //!
 //! # Rules
-//! **Sources and persons.** Every call comes from a *source*, its write key. Within a source,
+//! **Sources and persons.** Every call comes from a *source*, the tenant its write key names.
+//! Each source has its own state ([`tenants`]): sessions, `no_session` days, page views and
+//! persons are per source, and rows carry their source. Within a source,
 //! ids are linked into *persons*: an `identify`, `group` or webinar event carrying both
 //! `userId` and `anonymousId` links them (SDKs send both on every call after identify), and
 //! so does `alias` (`previousId` → `userId`). Other calls do not reach identity. Links are timeless and apply whatever the order of
@@ -86,7 +88,7 @@
 //!   closing time plus the timeout, twice the lateness and the hold; an event naming it later
 //!   (or timed after that reach) starts a new session of the same id, whose summary replaces
 //!   the old one's (rows are keyed by session id).
-//! - State is capped ([`MAX_ATTENDEES_PER_SESSION`], [`MAX_MARKS_PER_SESSION`],
+//! - State is capped ([`MAX_SOURCES`], [`MAX_ATTENDEES_PER_SESSION`], [`MAX_MARKS_PER_SESSION`],
 //!   [`MAX_IDS_PER_SOURCE`], [`MAX_UNATTRIBUTED_PER_SOURCE`]): an event past a cap is
 //!   [`AnalyticsOutcome::OverCap`], counted and kept raw by the consumer, not aggregated.
 //!   Which events got in under a cap depends on arrival order. An event moved into a session
@@ -96,7 +98,9 @@
 //!   follow later re-attribution.
 //!
 //! # Layout
-//! - `mod.rs`: the engine input, [`Webinars`] (record, flush), the [`super::Engine`] methods.
+//! - `mod.rs`: the engine input, [`Webinars`] (one source's state: record, flush), the
+//!   [`super::Engine`] methods.
+//! - [`tenants`]: one [`Webinars`] per source, erasure.
 //! - [`identity`]: ids → persons per source, links and merges.
 //! - [`attribution`]: the rules above, per person, and the liveness spans.
 //! - [`session`]: one session's marks and the sweep computing its rows.
