@@ -140,3 +140,142 @@ pub(crate) async fn delete_user(
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     Ok(Json(erase(&eraser, person, &format!("token {by}"), now_ms).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Auth, TokenSet};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use engage_bus::PublishError;
+    use engage_sink::{AnalyticsRow, CommitBatch, SqliteStore, UserTraits};
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    const ADMIN: &str = "admin-token-for-acme-01";
+    const READER: &str = "reader-token-all-0002";
+
+    /// A bus that keeps what it is given (or refuses everything).
+    #[derive(Default)]
+    struct Bus {
+        records: Mutex<Vec<Record>>,
+        refuse: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Publisher for Bus {
+        async fn publish(&self, records: Vec<Record>) -> Result<(), PublishError> {
+            if self.refuse {
+                return Err(PublishError::Unavailable("down".into()));
+            }
+            self.records.lock().unwrap().extend(records);
+            Ok(())
+        }
+        fn is_ready(&self) -> bool {
+            true
+        }
+    }
+
+    async fn store(dir: &std::path::Path) -> Arc<dyn Store> {
+        let store = SqliteStore::open(&dir.join("s.db")).unwrap();
+        let traits = |source: &str| UserTraits {
+            source: source.into(),
+            user_key: "u42".into(),
+            user_id: "u42".into(),
+            anonymous_id: String::new(),
+            traits_json: r#"{"email":"jane@example.com"}"#.into(),
+            // recent: traits older than the traits TTL are expired by the commit
+            updated_at_ms: 1_900_000_000_000,
+            event_id: source.as_bytes().to_vec(),
+        };
+        let event = |source: &str, id: u8| AnalyticsRow {
+            event_id: vec![id],
+            source: source.into(),
+            received_at_ms: 1,
+            event_time_ms: 1,
+            call: "identify".into(),
+            user_id: "u42".into(),
+            anonymous_id: "a1".into(),
+            name: String::new(),
+            properties_json: "{}".into(),
+            traits_json: "{}".into(),
+            context_json: "{}".into(),
+            message_id: format!("m{id}"),
+            app: String::new(),
+            session_id: String::new(),
+        };
+        let batch = CommitBatch {
+            next_offset: 1,
+            user_traits: vec![traits("acme"), traits("globex")],
+            analytics_events: vec![event("acme", 1), event("globex", 2)],
+            ..CommitBatch::default()
+        };
+        store.commit(batch.into()).await.unwrap();
+        Arc::new(store)
+    }
+
+    fn app(store: Arc<dyn Store>, bus: Option<Arc<dyn Publisher>>) -> axum::Router {
+        let tokens = TokenSet::parse(&[READER], &[&format!("{ADMIN}=acme")]).unwrap();
+        crate::erasure_router(Eraser { store, bus }, Auth::new(tokens))
+    }
+
+    async fn delete(app: &axum::Router, uri: &str, header: Option<(&str, String)>) -> (StatusCode, serde_json::Value) {
+        let mut request = Request::delete(uri);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    fn bearer(token: &str) -> Option<(&'static str, String)> {
+        Some(("authorization", format!("Bearer {token}")))
+    }
+
+    #[tokio::test]
+    async fn only_an_admin_token_of_the_source_erases_and_the_bus_hears_of_it_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Arc::new(Bus::default());
+        let app = app(store(dir.path()).await, Some(bus.clone()));
+        let uri = "/api/v1/users/u42?source=acme&anonymous_id=a1";
+        assert_eq!(delete(&app, uri, None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(delete(&app, uri, bearer(READER)).await.0, StatusCode::FORBIDDEN, "reading is not erasing");
+        let other = "/api/v1/users/u42?source=globex";
+        assert_eq!(delete(&app, other, bearer(ADMIN)).await.0, StatusCode::FORBIDDEN, "outside the admin's scope");
+        assert_eq!(delete(&app, "/api/v1/users/u42", bearer(ADMIN)).await.0, StatusCode::BAD_REQUEST, "no source");
+        assert!(bus.records.lock().unwrap().is_empty());
+
+        let (status, answer) = delete(&app, uri, bearer(ADMIN)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["deleted"], serde_json::json!({"traits": 1, "events": 1}));
+        assert_eq!((answer["user_ids"][0].as_str(), answer["anonymous_ids"][0].as_str()), (Some("u42"), Some("a1")));
+        let records = bus.records.lock().unwrap().clone();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].key, b"source:acme");
+        let event = engage_model::envelope::RawEvent::decode(records[0].payload.as_slice()).unwrap();
+        let Some(engage_model::envelope::Body::Erasure(e)) = event.body else { panic!("not an erasure") };
+        assert_eq!((e.source.as_str(), e.user_ids, e.anonymous_ids), ("acme", vec!["u42".into()], vec!["a1".into()]));
+        // erasing again finds nothing; the other source's u42 is still there
+        assert_eq!(delete(&app, uri, bearer(ADMIN)).await.1["deleted"], serde_json::json!({"traits": 0, "events": 0}));
+    }
+
+    #[tokio::test]
+    async fn without_a_bus_or_when_it_refuses_nothing_is_erased() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let uri = "/api/v1/users/u42?source=acme";
+        let (status, answer) = delete(&app(store.clone(), None), uri, bearer(ADMIN)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer["error"].as_str().unwrap().contains("--kafka-brokers"), "{answer}");
+        let down: Arc<dyn Publisher> = Arc::new(Bus { refuse: true, ..Bus::default() });
+        assert_eq!(
+            delete(&app(store.clone(), Some(down)), uri, bearer(ADMIN)).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        // still there: erasing now finds the rows
+        let erased = store.erase(&Erasure { source: "acme".into(), ids: vec!["u42".into()] }).await.unwrap();
+        assert_eq!(erased, ErasureReport { traits: 1, events: 1 });
+    }
+}

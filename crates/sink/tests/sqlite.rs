@@ -155,3 +155,83 @@ async fn migrating_an_old_database_keeps_its_answers() {
         7
     );
 }
+
+/// A database of schema version 4 (before sources): its sessions and traits are read back
+/// with source "" after `open` migrates it, only unscoped reads see them, and an erasure in
+/// any source removes a person's rows written before sources too.
+#[tokio::test]
+async fn rows_written_before_sources_have_source_empty_and_are_erasable() {
+    use engage_sink::Erasure;
+    use engage_sink::sqlite::schema::MIGRATIONS;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.sqlite3");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO session_summaries (session_id, started_at, ended_at, unique_attendees, engaged_attendees,
+                 attendance_ms, peak_concurrent, engagements, stream_ms, version)
+             VALUES ('w-1', 0, NULL, 3, 1, 60000, 2, '{{}}', '{{}}', 5);
+             INSERT INTO session_windows (session_id, window_start, window_end, is_final, joins, leaves, attendees,
+                 peak_concurrent, engagements, stream_ms, version)
+             VALUES ('w-1', 0, 60000, 1, 3, 0, 3, 2, '{{}}', '{{}}', 5);
+             INSERT INTO user_traits (user_key, user_id, anonymous_id, traits, updated_at, event_id)
+             VALUES ('u42', 'u42', '', '{{\"email\":\"old@example.com\"}}', {now}, x'01');
+             INSERT INTO analytics_events (event_id, received_at, event_time, call, user_id, anonymous_id, name,
+                 session_id, properties, traits, context, message_id, app)
+             VALUES (x'02', {now}, {now}, 'identify', 'u42', '', '', '', '{{}}', '{{}}', '{{}}', 'm', '');"
+        ))
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).expect("open migrates");
+    let found = store.session_engagement("w-1", None).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].source.as_str(), found[0].unique_attendees, found[0].timeline.len()), ("", 3, 1));
+    let scoped = store.session_engagement("w-1", Some(&["acme".to_string()])).await.unwrap();
+    assert!(scoped.is_empty(), "a scoped read does not see rows of no source");
+    let erased = store.erase(&Erasure { source: "acme".into(), ids: vec!["u42".into()] }).await.unwrap();
+    assert_eq!((erased.traits, erased.events), (1, 1));
+}
+
+/// Traits are per (source, user), and expire `--traits-ttl-days` after their last update.
+#[tokio::test]
+async fn traits_are_per_source_and_expire() {
+    use engage_sink::{CommitBatch, UserTraits};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engage.sqlite3");
+    let store = SqliteStore::open(&path).unwrap().with_traits_ttl_days(30);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let traits = |source: &str, user: &str, at: i64, plan: &str| UserTraits {
+        source: source.into(),
+        user_key: user.into(),
+        user_id: user.into(),
+        anonymous_id: String::new(),
+        traits_json: format!("{{\"plan\":\"{plan}\"}}"),
+        updated_at_ms: at,
+        event_id: plan.as_bytes().to_vec(),
+    };
+    let batch = CommitBatch {
+        next_offset: 1,
+        user_traits: vec![
+            traits("acme", "42", now, "pro"),
+            traits("globex", "42", now, "free"),
+            traits("acme", "7", now - 31 * 86_400_000, "stale"),
+        ],
+        ..CommitBatch::default()
+    };
+    store.commit(batch.into()).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT source, user_key, traits FROM user_traits ORDER BY source, user_key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected = [("acme", "42", "{\"plan\":\"pro\"}"), ("globex", "42", "{\"plan\":\"free\"}")];
+    assert_eq!(rows, expected.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())), "the stale one expired");
+}

@@ -10,7 +10,8 @@ use tower::ServiceExt;
 
 const ALL: &str = "all-sources-token-0001";
 const DEFAULT_ONLY: &str = "default-source-token-02=default";
-const WEBINARS: &str = "webinar-only-token-0003=webinars|other";
+/// Reads the webinar source `acme` of the fixture (and one without data).
+const WEBINARS: &str = "webinar-only-token-0003=acme|other";
 
 fn auth() -> Auth {
     Auth::new(TokenSet::parse(&[ALL, DEFAULT_ONLY, WEBINARS], &[]).expect("valid tokens"))
@@ -38,7 +39,7 @@ const READS: [&str; 6] = [
     "/api/v1/items/v1/apps",
     "/api/v1/rejected",
     "/api/v1/sessions",
-    "/api/v1/sessions/web%201/engagement",
+    "/api/v1/sessions/web%201/engagement?source=acme",
 ];
 
 #[tokio::test]
@@ -67,7 +68,7 @@ async fn each_token_reads_what_its_scope_allows() {
     let expect = [
         // (token, [items, engagement, apps, rejected, sessions, session]) as status codes
         (ALL, [200, 200, 200, 200, 200, 200]),
-        (DEFAULT_ONLY, [200, 200, 200, 403, 200, 200]),
+        (DEFAULT_ONLY, [200, 200, 200, 403, 200, 403]),
         (WEBINARS, [403, 403, 403, 403, 200, 200]),
     ];
     for (token, statuses) in expect {
@@ -80,6 +81,12 @@ async fn each_token_reads_what_its_scope_allows() {
             }
         }
     }
+    // Two sources have a session "web 1": a token reading both must say which, one reading
+    // one of them need not.
+    let ambiguous = "/api/v1/sessions/web%201/engagement";
+    assert_eq!(call(&app, ambiguous, bearer(ALL)).await.status(), StatusCode::CONFLICT);
+    assert_eq!(call(&app, ambiguous, bearer(WEBINARS)).await.status(), StatusCode::OK);
+    assert_eq!(call(&app, ambiguous, bearer(DEFAULT_ONLY)).await.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
