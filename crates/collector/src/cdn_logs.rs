@@ -1,6 +1,10 @@
 //! `POST /v1/cdn-logs?format=ncsa|cloudfront|cloudflare|json[&map=...]`: CDN access logs in,
 //! pingbacks out.
 //!
+//! Only log shippers may post ([`access`]: a Bearer log-shipper token, 401 otherwise), and one
+//! request carries at most [`access::LogLimits`] bytes (decompressed) and lines (413 past
+//! them, with `accepted` and `resume_at_line`).
+//!
 //! The body is newline-delimited log lines, plain or `Content-Encoding: gzip` (concatenated
 //! gzip members too, as log files often are). It is streamed: read chunk by chunk, decoded a
 //! bounded step at a time, split into lines of at most [`MAX_LINE_BYTES`], so a body of any
@@ -28,11 +32,14 @@
 //! `Retry-After` and `resume_at_line`: every line before it is done, so a shipper can resume
 //! there (re-sending from the start is also safe: repeats are dropped downstream).
 
+pub mod access;
+
 use crate::pingback::{Origin, pingback_record};
+use crate::rejects::RequestSample;
 use crate::{Collector, metrics as m};
 use axum::Router;
 use axum::body::{Body, HttpBody};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -40,18 +47,17 @@ use engage_bus::Record;
 use engage_model::cdnlog::{Format, LineReader, MAX_LINE_BYTES, Parsed};
 use engage_model::envelope::{self, Source};
 use engage_model::pingback;
+use engage_model::redact::Excerpt;
 use engage_model::time::OutsideHorizon;
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::pin::Pin;
 
 pub const ROUTE: &str = "/v1/cdn-logs";
 /// Records per publish call.
 pub const BATCH_RECORDS: usize = 500;
-/// Rejected lines kept (published as `Rejected` records) per request; the rest are counted.
-pub const MAX_KEPT_REJECTED: usize = 1000;
 /// Compressed bytes decoded per step: bounds what one step can inflate to (about 1 MB).
 const GZIP_STEP: usize = 1024;
 /// Seconds a shipper is asked to wait before retrying a 503.
@@ -81,7 +87,16 @@ struct Summary {
     rejected_kept: u64,
 }
 
-async fn ingest(State(c): State<Collector>, Query(params): Query<Params>, headers: HeaderMap, body: Body) -> Response {
+async fn ingest(
+    State(c): State<Collector>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(refused) = access::check(&c.inner.config.log_access, peer.ip(), &headers) {
+        return refused;
+    }
     let format = match Format::from_name(params.format.as_deref().unwrap_or(""), params.map.as_deref()) {
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string(), None),
@@ -124,8 +139,14 @@ async fn ingest(State(c): State<Collector>, Query(params): Query<Params>, header
                     }
                     let out = std::mem::take(dec.get_mut());
                     job.feed(&out);
+                    if job.over_limit.is_some() {
+                        break;
+                    }
                 }
             }
+        }
+        if let Some(limit) = job.over_limit.take() {
+            return job.stopped(StatusCode::PAYLOAD_TOO_LARGE, &limit).await;
         }
         if let Err(resp) = job.publish_full_batches().await {
             return resp;
@@ -133,7 +154,12 @@ async fn ingest(State(c): State<Collector>, Query(params): Query<Params>, header
     }
     if let Some(dec) = decoder {
         match dec.finish() {
-            Ok(rest) => job.feed(&rest),
+            Ok(rest) => {
+                job.feed(&rest);
+                if let Some(limit) = job.over_limit.take() {
+                    return job.stopped(StatusCode::PAYLOAD_TOO_LARGE, &limit).await;
+                }
+            }
             Err(e) => return job.stopped(StatusCode::BAD_REQUEST, &format!("the gzip body is truncated: {e}")).await,
         }
     }
@@ -159,6 +185,12 @@ struct Job {
     /// Records not yet published, with the number of the line they came from.
     pending: Vec<(u64, Record)>,
     summary: Summary,
+    /// Which refused lines of this request are kept.
+    sample: RequestSample,
+    /// Decompressed bytes read so far.
+    bytes: u64,
+    /// Why the request stopped reading: a limit of [`access::LogLimits`] was reached.
+    over_limit: Option<String>,
 }
 
 impl Job {
@@ -172,6 +204,9 @@ impl Job {
             partial_too_long: false,
             pending: Vec::new(),
             summary: Summary::default(),
+            sample: RequestSample::default(),
+            bytes: 0,
+            over_limit: None,
         }
     }
 
@@ -183,7 +218,28 @@ impl Job {
     /// Splits `data` into lines, carrying an unfinished line over; a line longer than the
     /// limit is not buffered past it (its head is kept for the rejection).
     fn feed(&mut self, mut data: &[u8]) {
+        if self.over_limit.is_some() {
+            return;
+        }
+        let limits = self.c.inner.config.log_limits;
+        let room = limits.max_bytes.saturating_sub(self.bytes);
+        if data.len() as u64 > room {
+            data = &data[..room as usize];
+            self.over_limit = Some(format!(
+                "the body is larger than {} bytes (decompressed): send the rest from `resume_at_line` in another request",
+                limits.max_bytes
+            ));
+        }
+        self.bytes += data.len() as u64;
         while let Some(nl) = data.iter().position(|b| *b == b'\n') {
+            if self.summary.lines >= limits.max_lines {
+                self.over_limit = Some(format!(
+                    "the body has more than {} lines: send the rest from `resume_at_line` in another request",
+                    limits.max_lines
+                ));
+                self.partial.clear();
+                return;
+            }
             let (head, tail) = (&data[..nl], &data[nl + 1..]);
             if self.partial.is_empty() && !self.partial_too_long {
                 self.line(head, head.len() > MAX_LINE_BYTES);
@@ -207,6 +263,9 @@ impl Job {
     }
 
     fn end_of_body(&mut self) {
+        if self.over_limit.is_some() {
+            return;
+        }
         if !self.partial.is_empty() || self.partial_too_long {
             let line = std::mem::take(&mut self.partial);
             let too_long = std::mem::take(&mut self.partial_too_long);
@@ -255,11 +314,12 @@ impl Job {
 
     fn reject(&mut self, reason: &'static str, detail: &str, line: &[u8]) {
         *self.summary.rejected.entry(reason).or_default() += 1;
-        if (self.summary.rejected_kept as usize) < MAX_KEPT_REJECTED {
+        let excerpt = || Excerpt::of_log_line(line);
+        if let Some(record) =
+            self.c.rejected_record(ROUTE, reason, detail, excerpt, Some(&mut self.sample), self.now_ms)
+        {
             self.summary.rejected_kept += 1;
-            let input = String::from_utf8_lossy(&line[..line.len().min(envelope::MAX_REJECTED_INPUT + 4)]);
-            let ev = envelope::rejected_event(self.now_ms, ROUTE, reason, detail, &input);
-            self.pending.push((self.summary.lines, Record { key: Vec::new(), payload: ev.encode_to_vec() }));
+            self.pending.push((self.summary.lines, record));
         }
     }
 

@@ -25,6 +25,7 @@
 //! - [`segment`]: the Segment HTTP Tracking API, `POST /v1/{track,identify,page,screen,group,alias,batch}`.
 //! - [`sources`]: write keys → sources (tenants), consent.
 //! - [`rate_limit`]: per-source rate limits (429 + `Retry-After`).
+//! - `rejects`: which refused inputs are kept (sampled, redacted), all of them counted.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: metric names.
 
@@ -34,6 +35,7 @@ pub mod health;
 pub mod metrics;
 pub mod pingback;
 pub mod rate_limit;
+mod rejects;
 pub mod segment;
 pub mod sources;
 #[cfg(test)]
@@ -72,6 +74,10 @@ pub struct CollectorConfig {
     pub source_rate: Option<SourceRate>,
     /// Consent categories that, denied in `context.consent.categoryPreferences`, drop a call.
     pub consent_categories: Vec<String>,
+    /// Who may post CDN logs (default: nobody).
+    pub log_access: cdn_logs::access::LogAccess,
+    /// How much one CDN-log request may carry.
+    pub log_limits: cdn_logs::access::LogLimits,
 }
 
 impl Default for CollectorConfig {
@@ -83,6 +89,8 @@ impl Default for CollectorConfig {
             default_source: sources::DEFAULT_SOURCE.to_owned(),
             source_rate: None,
             consent_categories: sources::DEFAULT_CONSENT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
+            log_access: cdn_logs::access::LogAccess::default(),
+            log_limits: cdn_logs::access::LogLimits::default(),
         }
     }
 }
@@ -94,6 +102,8 @@ pub enum CollectorConfigError {
     AllowedLateness(i64),
     #[error("--default-source: {0}")]
     DefaultSource(engage_model::source::SourceNameError),
+    #[error("the CDN-log limits (bytes and lines per request) must be more than 0")]
+    LogLimits,
 }
 
 impl CollectorConfig {
@@ -103,6 +113,9 @@ impl CollectorConfig {
             return Err(CollectorConfigError::AllowedLateness(self.allowed_lateness_ms));
         }
         sources::check_source_name(&self.default_source).map_err(CollectorConfigError::DefaultSource)?;
+        if self.log_limits.max_bytes == 0 || self.log_limits.max_lines == 0 {
+            return Err(CollectorConfigError::LogLimits);
+        }
         Ok(())
     }
 }
@@ -130,6 +143,7 @@ struct Inner {
     clock: Clock,
     draining: AtomicBool,
     limiter: Option<RateLimiter>,
+    kept_budget: rejects::KeptBudget,
 }
 
 impl std::fmt::Debug for Collector {
@@ -145,7 +159,17 @@ impl Collector {
         debug_assert_eq!(config.validate(), Ok(()), "an invalid collector config");
         metrics::describe();
         let limiter = config.source_rate.map(RateLimiter::new);
-        Self { inner: Arc::new(Inner { publisher, keyer, config, clock, draining: AtomicBool::new(false), limiter }) }
+        Self {
+            inner: Arc::new(Inner {
+                publisher,
+                keyer,
+                config,
+                clock,
+                draining: AtomicBool::new(false),
+                limiter,
+                kept_budget: Default::default(),
+            }),
+        }
     }
 
     /// The collector's routes: pingbacks, Segment calls and health.

@@ -20,6 +20,7 @@ use engage_bus::{PublishError, Record};
 use engage_model::app::parse_app;
 use engage_model::envelope::{self, Received, Source};
 use engage_model::pingback::{self, Pingback};
+use engage_model::redact::Excerpt;
 use prost::Message;
 use std::net::{IpAddr, SocketAddr};
 
@@ -62,12 +63,7 @@ async fn dot_gif(
         Err(e) => {
             metrics::counter!(m::PINGBACKS, "outcome" => "rejected").increment(1);
             metrics::counter!(m::REJECTED, "route" => ROUTE, "reason" => e.reason.as_str()).increment(1);
-            let rejected = envelope::rejected_event(received_at_ms, ROUTE, e.reason.as_str(), &e.detail, query);
-            let record = Record { key: Vec::new(), payload: rejected.encode_to_vec() };
-            if let Err(err) = c.inner.publisher.publish(vec![record]).await {
-                metrics::counter!(m::REJECTED_NOT_KEPT, "route" => ROUTE).increment(1);
-                tracing::warn!(error = %err, reason = e.reason.as_str(), "could not keep a rejected pingback");
-            }
+            c.keep_rejected(ROUTE, e.reason.as_str(), &e.detail, || Excerpt::of_query(query), received_at_ms).await;
             gif(StatusCode::BAD_REQUEST, Some(format!("{}: {}", e.reason, e.detail)))
         }
     }

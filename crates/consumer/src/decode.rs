@@ -148,6 +148,7 @@ mod tests {
     use super::*;
     use engage_model::envelope::{Received, Source, pingback_event, rejected_event};
     use engage_model::pingback::parse_query;
+    use engage_model::redact::Excerpt;
 
     #[test]
     fn pingbacks_decode_to_video_events() {
@@ -170,7 +171,13 @@ mod tests {
 
     #[test]
     fn rejections_pass_through_and_garbage_is_kept_not_dropped() {
-        let r = rejected_event(1, "/ping/dot.gif", "missing_item", "parameter `item` is required", "ts=1");
+        let r = rejected_event(
+            1,
+            "/ping/dot.gif",
+            "missing_item",
+            "parameter `item` is required",
+            &Excerpt::of_query("ts=1"),
+        );
         let Decoded::Rejected(row) = decode(&r.encode_to_vec()) else { panic!("not a rejection") };
         assert_eq!((row.reason_code.as_str(), row.input.as_str()), ("missing_item", "ts=1"));
         let Decoded::Undecodable(row) = decode(&[0xff, 0xff, 0xff]) else { panic!("garbage decoded") };

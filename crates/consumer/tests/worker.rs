@@ -8,6 +8,7 @@ use engage_consumer::engine::EngineConfig;
 use engage_consumer::worker::{self, WorkerConfig};
 use engage_model::envelope::{Received, Source, pingback_event, rejected_event};
 use engage_model::pingback::parse_query;
+use engage_model::redact::Excerpt;
 use engage_sink::{
     AppSummary, Checkpoint, CommitBatch, ItemEngagement, ItemQuery, ItemSummary, RejectedRow, SessionEngagement,
     SessionListing, SqliteStore, Store, StoreError, TimeRange, TopItemsQuery,
@@ -99,8 +100,14 @@ async fn exact_results_and_restart_from_checkpoint() {
     log.publish(complete_views(20)).await.expect("publish");
     log.publish(vec![Record {
         key: vec![],
-        payload: rejected_event(T0, "/ping/dot.gif", "missing_item", "parameter `item` is required", "ts=1")
-            .encode_to_vec(),
+        payload: rejected_event(
+            T0,
+            "/ping/dot.gif",
+            "missing_item",
+            "parameter `item` is required",
+            &Excerpt::of_query("ts=1"),
+        )
+        .encode_to_vec(),
     }])
     .await
     .expect("publish");

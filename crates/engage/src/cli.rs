@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use engage_collector::CollectorConfig;
+use engage_collector::cdn_logs::access::{LogAccess, LogLimits, LogTokens};
 use engage_collector::rate_limit::SourceRate;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +69,11 @@ pub struct StoreArgs {
     /// set by `engage migrate`.
     #[arg(long, env = "ENGAGE_TRAITS_TTL_DAYS", value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub traits_ttl_days: Option<u32>,
+    /// Days raw analytics events and rejected inputs are kept (0: forever; default 30).
+    /// SQLite applies it as it runs; on ClickHouse it is the tables' TTL, set by `engage
+    /// migrate` (without it, new tables get the default and existing ones keep theirs).
+    #[arg(long, env = "ENGAGE_RAW_TTL_DAYS", value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub raw_ttl_days: Option<u32>,
 }
 
 /// Where Kafka is and what to call things there.
@@ -120,6 +126,10 @@ pub struct IngestArgs {
     /// The collector (or `engage run`) to send to.
     #[arg(long, env = "ENGAGE_TARGET", default_value = "http://127.0.0.1:8080")]
     pub target: String,
+    /// A log-shipper token of the collector (`--log-tokens`); not needed for `engage run` on
+    /// loopback without log tokens.
+    #[arg(long, env = "ENGAGE_LOG_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Log files, or - for standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -217,12 +227,28 @@ pub struct CollectorArgs {
     /// no analytics: such calls are dropped and counted (comma-separated, any case).
     #[arg(long, env = "ENGAGE_CONSENT_CATEGORIES", value_delimiter = ',', default_values_t = engage_collector::sources::DEFAULT_CONSENT_CATEGORIES.iter().map(|c| c.to_string()))]
     pub consent_categories: Vec<String>,
+    /// Log-shipper tokens for POST /v1/cdn-logs (comma-separated, each at least 16
+    /// characters; `Authorization: Bearer`). Without them `engage collector` serves no log
+    /// route and `engage run` takes logs from loopback only.
+    #[arg(long, env = "ENGAGE_LOG_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub log_tokens: Vec<String>,
+    /// Most bytes of one CDN-log request, after decompression (413 past it).
+    #[arg(long, env = "ENGAGE_LOG_MAX_BYTES", default_value_t = engage_collector::cdn_logs::access::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_bytes: u64,
+    /// Most lines of one CDN-log request (413 past it).
+    #[arg(long, env = "ENGAGE_LOG_MAX_LINES", default_value_t = engage_collector::cdn_logs::access::DEFAULT_MAX_LINES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_lines: u64,
 }
 
 impl CollectorArgs {
     /// The collector's settings (validated); `allowed_lateness_seconds` is the horizon.
     pub fn collector_config(&self, allowed_lateness_seconds: u64) -> anyhow::Result<CollectorConfig> {
         let write_keys = crate::run::write_keys(&self.write_keys)?;
+        let log_access = match LogTokens::parse(&self.log_tokens) {
+            Ok(Some(tokens)) => LogAccess::Tokens(tokens),
+            Ok(None) => LogAccess::Off,
+            Err(errors) => anyhow::bail!("refusing to start, --log-tokens are not usable:\n  {}", errors.join("\n  ")),
+        };
         let config = CollectorConfig {
             trusted_proxies: self.trusted_proxies.clone(),
             allowed_lateness_ms: allowed_lateness_seconds as i64 * 1000,
@@ -236,6 +262,8 @@ impl CollectorArgs {
                 .map(|c| c.trim().to_owned())
                 .filter(|c| !c.is_empty())
                 .collect(),
+            log_access,
+            log_limits: LogLimits { max_bytes: self.log_max_bytes, max_lines: self.log_max_lines },
         };
         config.validate()?;
         Ok(config)

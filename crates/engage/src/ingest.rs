@@ -28,6 +28,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         url.push_str("&map=");
         url.push_str(&percent_encode(map));
     }
+    let auth = args.token.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| format!("Bearer {t}"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(300)))
@@ -41,7 +42,8 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             Box::new(std::fs::File::open(file).with_context(|| format!("opening {name}"))?)
         };
         let mut total = Summary::default();
-        ship(&agent, &url, &format, open(input)?, &mut total).with_context(|| format!("shipping {name}"))?;
+        let target = Target { url: &url, auth: auth.as_deref() };
+        ship(&agent, &target, &format, open(input)?, &mut total).with_context(|| format!("shipping {name}"))?;
         let mut line = total.0;
         line.insert("file".into(), Value::String(name));
         #[allow(clippy::print_stdout)]
@@ -63,9 +65,15 @@ fn open(input: Box<dyn Read>) -> anyhow::Result<Box<dyn BufRead>> {
     }
 }
 
+/// Where chunks go: the route's URL, and the `Authorization` header of the log token.
+struct Target<'a> {
+    url: &'a str,
+    auth: Option<&'a str>,
+}
+
 fn ship(
     agent: &ureq::Agent,
-    url: &str,
+    target: &Target<'_>,
     format: &Format,
     mut input: Box<dyn BufRead>,
     total: &mut Summary,
@@ -92,7 +100,7 @@ fn ship(
                 header = Some(h.to_vec());
             }
             let prefix = prefix.filter(|_| !chunk.starts_with(b"#"));
-            post_chunk(agent, url, prefix.as_deref(), &chunk, total)?;
+            post_chunk(agent, target, prefix.as_deref(), &chunk, total)?;
         }
         if eof {
             return Ok(());
@@ -104,7 +112,7 @@ fn ship(
 /// from where the collector says it stopped.
 fn post_chunk(
     agent: &ureq::Agent,
-    url: &str,
+    target: &Target<'_>,
     header: Option<&[u8]>,
     chunk: &[u8],
     total: &mut Summary,
@@ -118,7 +126,11 @@ fn post_chunk(
             body.push(b'\n');
         }
         body.extend_from_slice(rest);
-        let wait = match agent.post(url).header("Content-Type", "text/plain").send(&body[..]) {
+        let mut request = agent.post(target.url).header("Content-Type", "text/plain");
+        if let Some(auth) = target.auth {
+            request = request.header("Authorization", auth);
+        }
+        let wait = match request.send(&body[..]) {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = resp
@@ -142,6 +154,17 @@ fn post_chunk(
                         total.add_accepted(answer["accepted"].as_u64().unwrap_or(0));
                         retry_after.unwrap_or(backoff)
                     }
+                    // Past the collector's per-request limits: what it read is done, send the rest.
+                    413 if answer["resume_at_line"]
+                        .as_u64()
+                        .is_some_and(|n| n as usize > usize::from(header.is_some())) =>
+                    {
+                        let done = answer["resume_at_line"].as_u64().unwrap_or(0) as usize;
+                        rest = skip_lines(rest, done.saturating_sub(usize::from(header.is_some())));
+                        total.add_accepted(answer["accepted"].as_u64().unwrap_or(0));
+                        continue;
+                    }
+                    401 => bail!("the collector refused the log token (--token / ENGAGE_LOG_TOKEN): {}", text.trim()),
                     _ => bail!("the collector answered {status}: {}", text.trim()),
                 }
             }

@@ -13,10 +13,6 @@ use engage_sink::clickhouse::schema;
 pub struct MigrateArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Days to keep raw analytics events and rejected inputs (0: forever). Without it, new
-    /// tables get the default (90) and existing ones keep theirs.
-    #[arg(long, env = "ENGAGE_RAW_TTL_DAYS", value_parser = clap::value_parser!(u32).range(0..=36_500))]
-    pub raw_ttl_days: Option<u32>,
     /// Print the SQL of every migration instead of applying it (no connection needed).
     #[arg(long)]
     pub print_sql: bool,
@@ -31,7 +27,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     }
     let config = crate::store::clickhouse_config(&args.store)?
         .context("--clickhouse-url / ENGAGE_CLICKHOUSE_URL is required (the SQLite store migrates itself)")?;
-    let options = MigrateOptions { raw_ttl_days: args.raw_ttl_days, traits_ttl_days: args.store.traits_ttl_days };
+    let options = MigrateOptions { raw_ttl_days: args.store.raw_ttl_days, traits_ttl_days: args.store.traits_ttl_days };
     let report = ClickHouseStore::migrate(&config, options)
         .await
         .with_context(|| format!("migrating the ClickHouse database `{}` at {}", config.database, config.url))?;

@@ -15,6 +15,7 @@ use crate::{secret, telemetry};
 use anyhow::Context;
 use axum::Router;
 use engage_bus::{EmbeddedLog, EmbeddedLogConfig, Publisher};
+use engage_collector::cdn_logs::access::LogAccess;
 use engage_collector::sources::WriteKeys;
 use engage_collector::{Collector, system_clock};
 use engage_consumer::worker::{self, WorkerConfig};
@@ -83,7 +84,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
-    let collector_config = args.collector.collector_config(args.engine.allowed_lateness_seconds)?;
+    let mut collector_config = args.collector.collector_config(args.engine.allowed_lateness_seconds)?;
+    if matches!(collector_config.log_access, LogAccess::Off) {
+        // One process on one machine: logs from this machine are the operator's own.
+        collector_config.log_access = LogAccess::Loopback;
+        tracing::info!("no --log-tokens: POST /v1/cdn-logs takes logs from loopback clients only");
+    }
     args.collector.warn_deprecated();
     let collector = Collector::new(bus.publisher(), ViewerKeyer::new(secret), collector_config, system_clock());
     let (metrics, _metrics_listener) = args.access.metrics(metrics, &auth).await?;

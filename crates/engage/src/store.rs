@@ -27,6 +27,9 @@ pub async fn open_store(args: &StoreArgs, data_dir: &Path) -> anyhow::Result<Arc
             if let Some(days) = args.traits_ttl_days {
                 store = store.with_traits_ttl_days(days);
             }
+            if let Some(days) = args.raw_ttl_days {
+                store = store.with_raw_ttl_days(days);
+            }
             tracing::info!(path = %path.display(), "store: SQLite");
             Ok(Arc::new(store))
         }
@@ -105,7 +108,7 @@ mod tests {
             Cli::try_parse_from(["engage", "migrate", "--clickhouse-url", "http://ch:8123", "--raw-ttl-days", "7"])
                 .expect("parses");
         let Command::Migrate(args) = cli.command else { panic!("not migrate") };
-        assert_eq!(args.raw_ttl_days, Some(7));
+        assert_eq!(args.store.raw_ttl_days, Some(7));
         assert_eq!(args.store.clickhouse_database, "engage");
         assert!(Cli::try_parse_from(["engage", "migrate", "--raw-ttl-days", "-1"]).is_err());
     }

@@ -5,8 +5,12 @@
 //! id, so a retried delivery can be recognised downstream.
 
 use crate::pingback::{EventKind, Level, Pingback};
+use crate::redact::{self, Excerpt};
 use siphasher::sip128::{Hasher128, SipHasher24 as SipHasher128};
+use std::hash::BuildHasher;
 use std::hash::Hasher;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[allow(missing_debug_implementations, clippy::all)]
 mod generated {
@@ -134,16 +138,16 @@ pub fn pingback_event(p: &Pingback, ctx: &Received<'_>) -> RawEvent {
     }
 }
 
-/// Longest input kept with a rejection, in bytes.
-pub const MAX_REJECTED_INPUT: usize = 4096;
-
-/// Builds the envelope of a refused input, cutting the input to a bounded size.
-pub fn rejected_event(received_at_ms: i64, route: &str, reason_code: &str, reason: &str, input: &str) -> RawEvent {
-    let mut cut = input.len().min(MAX_REJECTED_INPUT);
-    while !input.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let id = event_id(&[b"rejected", &received_at_ms.to_le_bytes(), route.as_bytes(), input.as_bytes()]);
+/// Builds the envelope of a refused input from what may be kept of it: its redacted
+/// [`Excerpt`] and its redacted detail (see [`crate::redact`]). Nothing else of the input is
+/// in the envelope, and its id does not derive from the input (an id hashed from a log line
+/// would let whoever knows the rest of the line find its client IP): it is unique per
+/// process and call.
+pub fn rejected_event(received_at_ms: i64, route: &str, reason_code: &str, detail: &str, input: &Excerpt) -> RawEvent {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    static NONCE: LazyLock<u64> = LazyLock::new(|| std::collections::hash_map::RandomState::new().hash_one(0u8));
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let id = event_id(&[b"rejected", &NONCE.to_le_bytes(), &seq.to_le_bytes(), &received_at_ms.to_le_bytes()]);
     RawEvent {
         event_id: id,
         received_at_ms,
@@ -155,9 +159,9 @@ pub fn rejected_event(received_at_ms: i64, route: &str, reason_code: &str, reaso
         prev_viewer_key: 0,
         body: Some(Body::Rejected(Rejected {
             reason_code: reason_code.into(),
-            reason: reason.into(),
-            input: input[..cut].into(),
-            truncated: cut < input.len(),
+            reason: redact::detail(detail),
+            input: input.as_str().into(),
+            truncated: input.truncated(),
             route: route.into(),
         })),
     }
@@ -228,11 +232,14 @@ mod tests {
     }
 
     #[test]
-    fn rejected_input_is_bounded_on_a_char_boundary() {
-        let input = "é".repeat(MAX_REJECTED_INPUT);
-        let ev = rejected_event(1, "/ping/dot.gif", "invalid_item", "bad", &input);
-        let Some(Body::Rejected(r)) = ev.body else { panic!("not a rejection") };
+    fn a_rejection_holds_the_excerpt_and_a_redacted_detail_and_a_unique_id() {
+        let excerpt = Excerpt::of_query(&format!("item={}&email=jane@example.com", "é".repeat(4096)));
+        let a = rejected_event(1, "/ping/dot.gif", "invalid_item", "bad item from 203.0.113.9", &excerpt);
+        let b = rejected_event(1, "/ping/dot.gif", "invalid_item", "bad item from 203.0.113.9", &excerpt);
+        assert_ne!(a.event_id, b.event_id, "two refusals are two records");
+        let Some(Body::Rejected(r)) = a.body else { panic!("not a rejection") };
         assert!(r.truncated);
-        assert!(r.input.len() <= MAX_REJECTED_INPUT);
+        assert_eq!(r.input.chars().count(), crate::redact::MAX_EXCERPT_CHARS);
+        assert_eq!(r.reason, "bad item from <ip>");
     }
 }

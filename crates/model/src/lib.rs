@@ -10,6 +10,7 @@
 //! - [`rollup`]: the per-window aggregates the consumer emits and the stores persist.
 //! - [`envelope`]: the protobuf `RawEvent` published to the bus, and its conversions.
 //! - [`reject`]: the bounded set of reasons an input is refused.
+//! - [`redact`]: what is kept of a refused input: the reason, not the person.
 //! - [`segment`]: the Segment HTTP Tracking API calls, parsed and validated.
 //! - [`source`]: sources (tenants): the default source and the rule of a source name.
 //! - [`webinar`]: rollups of analytics events (webinar sessions, page views).
@@ -19,6 +20,7 @@ pub mod cdnlog;
 pub mod credential;
 pub mod envelope;
 pub mod pingback;
+pub mod redact;
 pub mod reject;
 pub mod rollup;
 pub mod segment;

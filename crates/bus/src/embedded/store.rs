@@ -71,6 +71,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<(Connection, Bounds), BusError>
     // See the `embedded` module doc for why FULL and not NORMAL.
     conn.pragma_update(None, "synchronous", "FULL").map_err(BusError::storage("open"))?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT).map_err(BusError::storage("open"))?;
+    // Pruned records are overwritten, not left readable in free pages.
+    conn.pragma_update(None, "secure_delete", true).map_err(BusError::storage("open"))?;
 
     let tx =
         conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(BusError::storage("create schema"))?;

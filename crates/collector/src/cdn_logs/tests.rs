@@ -8,6 +8,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use engage_model::envelope::{Body as EvBody, RawEvent};
 use engage_model::viewer::ViewerKeyer;
+use prost::Message;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,12 +21,29 @@ const NOW: i64 = LOG_TS + 30 * HOUR;
 const HOUR: i64 = 3_600_000;
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 
+/// The log-shipper token of these tests.
+const TOKEN: &str = "shipper-token-0123456789";
+
+fn config() -> CollectorConfig {
+    let tokens = access::LogTokens::parse(&[TOKEN.to_owned()]).expect("valid").expect("one");
+    CollectorConfig { log_access: access::LogAccess::Tokens(tokens), ..CollectorConfig::default() }
+}
+
+fn collector_with(publisher: Arc<Capture>, config: CollectorConfig) -> Collector {
+    Collector::new(publisher, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW))
+}
+
 fn collector(publisher: Arc<Capture>) -> Collector {
-    Collector::new(publisher, ViewerKeyer::new([1; 16]), CollectorConfig::default(), Arc::new(|| NOW))
+    collector_with(publisher, config())
 }
 
 fn app(publisher: Arc<Capture>) -> axum::Router {
-    collector(publisher).router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))))
+    on_network(collector(publisher))
+}
+
+/// The collector's routes, called from a client off this machine.
+fn on_network(c: Collector) -> axum::Router {
+    c.router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))))
 }
 
 async fn call(router: axum::Router, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
@@ -41,7 +59,8 @@ async fn post_log(
     body: Vec<u8>,
     encoding: Option<&str>,
 ) -> (StatusCode, HeaderMap, Value) {
-    let mut req = Request::post(format!("/v1/cdn-logs?format={format}"));
+    let mut req =
+        Request::post(format!("/v1/cdn-logs?format={format}")).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
     if let Some(e) = encoding {
         req = req.header(header::CONTENT_ENCODING, e);
     }
@@ -213,8 +232,10 @@ async fn gzip_bodies_and_any_chunking_read_the_same() {
     let (status, _, summary) = post_log(p.clone(), "ncsa", gz, Some("gzip")).await;
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["accepted"], 2 * 601);
-    assert_eq!(events(&p).len(), 2 * 601 + MAX_KEPT_REJECTED, "rejections kept up to the bound");
-    assert_eq!(summary["rejected_kept"], MAX_KEPT_REJECTED);
+    // 601 refusals of each of two reasons: a sample of each is kept.
+    let kept = u64::from(2 * crate::rejects::MAX_KEPT_PER_REASON);
+    assert_eq!(summary["rejected_kept"], kept);
+    assert_eq!(events(&p).len() as u64, 2 * 601 + kept, "the accepted, and the sample of the refused");
 
     // one byte at a time splits into the same lines as one chunk
     let whole = |chunk: usize| {
@@ -249,7 +270,7 @@ async fn overlong_lines_are_cut_counted_and_the_next_line_reads() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!((summary["accepted"].clone(), summary["rejected"]["line_too_long"].clone()), (1.into(), 1.into()));
     let Some(EvBody::Rejected(r)) = &events(&p)[0].body else { panic!("not a rejection") };
-    assert!(r.truncated && r.input.len() <= envelope::MAX_REJECTED_INPUT);
+    assert!(r.truncated && r.input.chars().count() <= engage_model::redact::MAX_EXCERPT_CHARS);
 }
 
 #[tokio::test]
@@ -271,4 +292,98 @@ async fn bad_requests_say_why() {
     assert_eq!(post_log(p.clone(), "ncsa", Vec::new(), Some("br")).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, _, body) = post_log(p, "json&map=path%3Dp%2Cip%3Di%2Ctime%3Dt", Vec::new(), None).await;
     assert_eq!((status, body["lines"].clone()), (StatusCode::OK, 0.into()));
+}
+
+#[test]
+fn only_log_shippers_may_post() {
+    let p = Arc::new(Capture::default());
+    let body = || Body::from(log_body());
+    let post = || Request::post("/v1/cdn-logs?format=ncsa");
+    let ((no_token, wrong, off, outside, inside), metrics) = with_metrics(async {
+        let no_token = call(app(p.clone()), post().body(body()).expect("request")).await;
+        let wrong = post().header(header::AUTHORIZATION, "Bearer shipper-token-0123456780");
+        let wrong = call(app(p.clone()), wrong.body(body()).expect("request")).await;
+        let off = call(
+            on_network(collector_with(p.clone(), CollectorConfig::default())),
+            post().body(body()).expect("request"),
+        )
+        .await;
+        let loopback_only =
+            || CollectorConfig { log_access: access::LogAccess::Loopback, ..CollectorConfig::default() };
+        let outside =
+            call(on_network(collector_with(p.clone(), loopback_only())), post().body(body()).expect("request")).await;
+        let local = collector_with(p.clone(), loopback_only())
+            .router()
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
+        let inside = call(local, post().body(body()).expect("request")).await;
+        (no_token, wrong, off, outside, inside)
+    });
+    for (status, headers, answer) in [&no_token, &wrong, &outside] {
+        assert_eq!(*status, StatusCode::UNAUTHORIZED, "{}", String::from_utf8_lossy(answer));
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer realm=\"engage-logs\"");
+    }
+    assert_eq!(off.0, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&off.2).contains("--log-tokens"));
+    assert_eq!(inside.0, StatusCode::OK, "loopback without tokens, in `engage run`");
+    assert_eq!(events(&p).len(), 4, "only the loopback request published anything");
+    assert!(
+        metrics.contains(r#"engage_collector_rejected_total{route="/v1/cdn-logs",reason="unauthorized"} 4"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_past_its_line_or_byte_limit_is_413_with_where_to_resume() {
+    let line = ncsa("item=X&ts=1&progress=0&event=firstplay", 200);
+    let body = format!("{line}\n").repeat(25);
+    let limited = |max_bytes, max_lines| {
+        let c = CollectorConfig { log_limits: access::LogLimits { max_bytes, max_lines }, ..config() };
+        move |p: Arc<Capture>| on_network(collector_with(p, c))
+    };
+    for (router, done) in [(limited(1 << 20, 10), 10), (limited(line.len() as u64 * 3 + 10, 1000), 3)] {
+        let p = Arc::new(Capture::default());
+        let req = Request::post("/v1/cdn-logs?format=ncsa").header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        let (status, _, answer) = call(router(p.clone()), req.body(Body::from(body.clone())).expect("request")).await;
+        let answer: Value = serde_json::from_slice(&answer).expect("json");
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+        assert_eq!(
+            (answer["accepted"].clone(), answer["resume_at_line"].clone()),
+            (done.into(), done.into()),
+            "{answer}"
+        );
+        assert_eq!(events(&p).len(), done, "the lines before the limit are kept");
+    }
+
+    // A gzip of newlines (a thousandfold) stops at the line limit, not at the end of the body.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&vec![b'\n'; 20 << 20]).expect("gzip");
+    let bomb = gz.finish().expect("gzip");
+    assert!(bomb.len() < 100 << 10, "{} bytes", bomb.len());
+    let p = Arc::new(Capture::default());
+    let req = Request::post("/v1/cdn-logs?format=ncsa")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_ENCODING, "gzip");
+    let (status, _, answer) =
+        call(limited(1 << 30, 1000)(p.clone()), req.body(Body::from(bomb)).expect("request")).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("more than 1000 lines"));
+}
+
+#[tokio::test]
+async fn a_kept_refusal_holds_neither_the_client_ip_nor_an_email() {
+    let bad = ncsa_at("21/Nov/2026:14:00:00", "item=X&ts=1&progress=7&event=firstplay&email=jane%40example.com", 200);
+    let bad = bad.replace("\"-\" \"", "\"https://site.example/?mail=jane@example.com\" \"");
+    let p = Arc::new(Capture::default());
+    let (status, _, summary) = post_log(p.clone(), "ncsa", bad.clone().into_bytes(), None).await;
+    assert_eq!((status, summary["rejected_kept"].clone()), (StatusCode::OK, 1.into()), "{summary}");
+    assert!(bad.contains("192.0.2.7") && bad.contains("jane"));
+    let payload = p.records.lock().expect("lock")[0].payload.clone();
+    let kept = String::from_utf8_lossy(&payload);
+    assert!(!kept.contains("192.0.2.7") && !kept.contains("jane") && !kept.contains("example.com/"), "{kept}");
+    let Some(EvBody::Rejected(r)) = &events(&p)[0].body else { panic!("not a rejection") };
+    assert!(
+        r.input.starts_with("<ip> - - [21/Nov/2026:14:00:00 +0000] \"GET /ping/dot.gif?item=X&ts=1&progress=7"),
+        "{}",
+        r.input
+    );
 }

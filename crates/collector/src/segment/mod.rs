@@ -36,6 +36,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+use crate::rejects::RequestSample;
 use crate::sources::{check_source_name, denies_consent};
 use crate::{Collector, metrics as m};
 use axum::Router;
@@ -44,12 +45,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
-use engage_bus::Record;
-use engage_model::envelope;
+use engage_model::redact::Excerpt;
 use engage_model::reject::RejectReason;
 use engage_model::segment::{CallType, MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message, parse_time};
 use error::SegmentError;
-use prost::Message as _;
 use serde::Serialize;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -186,6 +185,8 @@ async fn batch(
     let req = record::Request { peer, headers: &headers, received_at_ms, source: &source, batch_sent_at_ms };
     let mut records = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
+    let mut sample = RequestSample::default();
+    let mut kept = 0usize;
     let mut no_consent = 0u64;
     for (index, item) in items.into_iter().enumerate() {
         let item_bytes = serde_json::to_vec(&item).unwrap_or_default();
@@ -210,13 +211,20 @@ async fn batch(
             Err(e) => {
                 count_rejected(BATCH_ROUTE, e.reason);
                 let detail = format!("item {index}: `{}` {}", e.field, e.detail);
-                records.push(rejected_record(received_at_ms, BATCH_ROUTE, e.reason, &detail, &item_bytes));
+                let excerpt = || Excerpt::of_json(&item_bytes);
+                let reason = e.reason.as_str();
+                if let Some(record) =
+                    c.rejected_record(BATCH_ROUTE, reason, &detail, excerpt, Some(&mut sample), received_at_ms)
+                {
+                    records.push(record);
+                    kept += 1;
+                }
                 let body = e.body();
                 rejected.push(ItemRejection { index, code: body.code, field: body.field, message: body.message });
             }
         }
     }
-    let accepted = records.len() - rejected.len();
+    let accepted = records.len() - kept;
     if no_consent > 0 {
         metrics::counter!(m::ANALYTICS, "outcome" => "no_consent").increment(no_consent);
     }
@@ -305,21 +313,14 @@ fn count_rejected(route: &'static str, reason: RejectReason) {
     metrics::counter!(m::REJECTED, "route" => route, "reason" => reason.as_str()).increment(1);
 }
 
-fn rejected_record(received_at_ms: i64, route: &str, reason: RejectReason, detail: &str, input: &[u8]) -> Record {
-    let input = String::from_utf8_lossy(input);
-    let ev = envelope::rejected_event(received_at_ms, route, reason.as_str(), detail, &input);
-    Record { key: Vec::new(), payload: ev.encode_to_vec() }
-}
-
-/// Counts, keeps (best effort: the answer is a 4xx either way) and answers a refusal.
+/// Counts, keeps (sampled and redacted: see `crate::rejects`) and answers a refusal. A body
+/// refused for its write key keeps nothing of itself: it was never meant for this collector.
 async fn refuse(c: &Collector, route: &'static str, received_at_ms: i64, e: SegmentError, input: &[u8]) -> Response {
     count_rejected(route, e.reason);
     let detail = format!("`{}` {}", e.field, e.detail);
-    let record = rejected_record(received_at_ms, route, e.reason, &detail, input);
-    if let Err(err) = c.inner.publisher.publish(vec![record]).await {
-        metrics::counter!(m::REJECTED_NOT_KEPT, "route" => route).increment(1);
-        tracing::warn!(error = %err, reason = e.reason.as_str(), "could not keep a rejected analytics call");
-    }
+    let unauthorized = e.reason == RejectReason::Unauthorized;
+    let excerpt = || if unauthorized { Excerpt::none() } else { Excerpt::of_json(input) };
+    c.keep_rejected(route, e.reason.as_str(), &detail, excerpt, received_at_ms).await;
     e.into_response()
 }
 

@@ -10,6 +10,7 @@ use engage_model::envelope::{AnalyticsType, Body as EvBody, RawEvent};
 use engage_model::viewer::ViewerKeyer;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use prost::Message;
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;

@@ -4,11 +4,13 @@
 //! It refuses to start without what production needs: the brokers, the viewer-key secret
 //! every replica shares (else one viewer gets a different key per replica), and the Segment
 //! write keys (else anyone can write), unless `--allow-any-write-key` says that is intended.
+//! Without `--log-tokens` it serves no CDN-log route: a forged log line invents viewers.
 
 use crate::cli::{CollectorArgs, KafkaArgs};
 use crate::{secret, telemetry};
 use anyhow::{Context, bail};
 use clap::Args;
+use engage_collector::cdn_logs::access::LogAccess;
 use engage_collector::{Collector, system_clock};
 use engage_kafka::KafkaPublisher;
 use engage_kafka::producer::ProducerSettings;
@@ -46,6 +48,9 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
         bail!("--viewer-secret / ENGAGE_VIEWER_SECRET is required: every collector replica must share it");
     };
     let config = args.collector.collector_config(args.allowed_lateness_seconds)?;
+    if matches!(config.log_access, LogAccess::Off) {
+        tracing::warn!("no --log-tokens: POST /v1/cdn-logs is off (404) until log-shipper tokens are given");
+    }
     if config.write_keys.is_none() && !args.allow_any_write_key {
         bail!("--write-keys / ENGAGE_WRITE_KEYS is required (or --allow-any-write-key to accept any Segment key)");
     }

@@ -70,7 +70,7 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// Days raw analytics events and rejected inputs are kept when tables are created
 /// without an explicit `--raw-ttl-days`.
-pub const DEFAULT_RAW_TTL_DAYS: u32 = 90;
+pub const DEFAULT_RAW_TTL_DAYS: u32 = 30;
 
 /// Days user traits are kept after their last update when `--traits-ttl-days` is not given
 /// (about 13 months); set when version 4 is applied.

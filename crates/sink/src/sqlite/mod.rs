@@ -11,6 +11,7 @@
 //! - `write`: the atomic, idempotent commit. `read`: the API's queries.
 //! - `analytics`: the webinar, page-view, traits and raw analytics tables (schema v2).
 //! - `archive`: engine states kept for late events, and their expiry (schema v4).
+//! - `retention`: what a commit deletes for age (traits, raw events, rejected inputs).
 
 mod analytics;
 mod archive;
@@ -18,6 +19,7 @@ pub(crate) mod codec;
 pub mod schema;
 
 mod read;
+mod retention;
 pub(crate) mod write;
 
 #[cfg(test)]
@@ -39,8 +41,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Days user traits are kept after their last update unless configured (about 13 months).
 pub const DEFAULT_TRAITS_TTL_DAYS: u32 = 395;
 
-/// How often a commit also deletes expired traits.
-const TRAITS_EXPIRY_EVERY_MS: i64 = 3_600_000;
+/// Days raw analytics events and rejected inputs are kept unless configured.
+pub const DEFAULT_RAW_TTL_DAYS: u32 = 30;
+
+/// How often a commit also deletes what has expired.
+const EXPIRY_EVERY_MS: i64 = 3_600_000;
 
 /// The SQLite-backed [`Store`]. Cheap to clone (connections are shared).
 #[derive(Clone)]
@@ -50,8 +55,10 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
     /// Traits not updated for this long are deleted (None: kept forever).
     traits_ttl_ms: Option<i64>,
+    /// Raw analytics events and rejected inputs older than this are deleted (None: kept forever).
+    raw_ttl_ms: Option<i64>,
     /// Wall clock of the last expiry pass.
-    traits_expired_at: Arc<AtomicI64>,
+    expired_at: Arc<AtomicI64>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -79,7 +86,8 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             traits_ttl_ms: Some(i64::from(DEFAULT_TRAITS_TTL_DAYS) * 86_400_000),
-            traits_expired_at: Arc::new(AtomicI64::new(i64::MIN)),
+            raw_ttl_ms: Some(i64::from(DEFAULT_RAW_TTL_DAYS) * 86_400_000),
+            expired_at: Arc::new(AtomicI64::new(i64::MIN)),
         })
     }
 
@@ -90,14 +98,26 @@ impl SqliteStore {
         self
     }
 
-    /// The cut-off of an expiry pass when one is due (and marks it done).
-    fn traits_expiry_due(&self) -> Option<i64> {
-        let ttl = self.traits_ttl_ms?;
+    /// Keeps raw analytics events and rejected inputs `days` after receipt (0: forever;
+    /// default [`DEFAULT_RAW_TTL_DAYS`]). Older rows are deleted by a commit, at most hourly.
+    pub fn with_raw_ttl_days(mut self, days: u32) -> Self {
+        self.raw_ttl_ms = (days > 0).then(|| i64::from(days) * 86_400_000);
+        self
+    }
+
+    /// The cut-offs of an expiry pass when one is due (and marks it done).
+    fn expiry_due(&self) -> Option<retention::Expiry> {
+        if self.traits_ttl_ms.is_none() && self.raw_ttl_ms.is_none() {
+            return None;
+        }
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
-        let last = self.traits_expired_at.load(Ordering::Relaxed);
-        (now.saturating_sub(last) >= TRAITS_EXPIRY_EVERY_MS
-            && self.traits_expired_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok())
-        .then(|| now.saturating_sub(ttl))
+        let last = self.expired_at.load(Ordering::Relaxed);
+        (now.saturating_sub(last) >= EXPIRY_EVERY_MS
+            && self.expired_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok())
+        .then(|| retention::Expiry {
+            traits_before: self.traits_ttl_ms.map(|ttl| now.saturating_sub(ttl)),
+            raw_before: self.raw_ttl_ms.map(|ttl| now.saturating_sub(ttl)),
+        })
     }
 
     /// The database file.
@@ -139,8 +159,8 @@ where
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, batch: std::sync::Arc<CommitBatch>) -> Result<(), StoreError> {
-        let expire_traits_before = self.traits_expiry_due();
-        on_blocking_pool(&self.writer, move |conn| write::commit(conn, &batch, expire_traits_before)).await
+        let expiry = self.expiry_due();
+        on_blocking_pool(&self.writer, move |conn| write::commit(conn, &batch, expiry)).await
     }
 
     async fn checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {

@@ -21,9 +21,9 @@
 //! - `session_summaries`: one full-state row per webinar session.
 //! - `page_views`: page/screen views per (kind, name, window_start).
 //! - `user_traits`: the latest identify traits per user (by event time).
-//! - `analytics_events`: every accepted analytics event, raw, keyed by event id. Retention:
-//!   the embedded store keeps them until deleted (`DELETE FROM analytics_events WHERE
-//!   received_at < ?`); the ClickHouse schema bounds it with a TTL.
+//! - `analytics_events`: every accepted analytics event, raw, keyed by event id. Kept
+//!   `--raw-ttl-days` (30) after receipt, like rejected inputs: a commit deletes older rows,
+//!   at most hourly (see `retention`); the ClickHouse schema bounds them with a TTL.
 //!
 //! # Version 3: versioned full-state rows
 //! - `version` on `video_windows`, `session_windows`, `session_summaries` and `page_views`:
@@ -235,6 +235,8 @@ pub(crate) fn configure_writer(conn: &Connection) -> Result<(), rusqlite::Error>
         tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode; API reads may wait for commits");
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Deleted rows (expired, erased) are overwritten, not left readable in free pages.
+    conn.pragma_update(None, "secure_delete", true)?;
     Ok(())
 }
 

@@ -74,12 +74,12 @@ ON CONFLICT (partition_id) DO UPDATE SET
     updated_at = excluded.updated_at
 WHERE excluded.next_offset >= checkpoints.next_offset";
 
-/// Writes `batch` atomically: everything, or (on any error) nothing; and, when
-/// `expire_traits_before` is given, deletes the traits not updated since then.
+/// Writes `batch` atomically: everything, or (on any error) nothing; and, when `expiry` is
+/// given, deletes what it says has expired.
 pub(crate) fn commit(
     conn: &mut Connection,
     batch: &CommitBatch,
-    expire_traits_before: Option<i64>,
+    expiry: Option<super::retention::Expiry>,
 ) -> Result<(), StoreError> {
     check_shapes(batch)?;
     // Immediate: take the write lock up front rather than fail half-way on an upgrade.
@@ -97,11 +97,8 @@ pub(crate) fn commit(
                 .ctx("insert a rejected input")?;
         }
         super::analytics::write(&tx, batch, version)?;
-        if let Some(before) = expire_traits_before {
-            let n = super::analytics::expire_traits(&tx, before)?;
-            if n > 0 {
-                tracing::info!(traits = n, "expired user traits deleted");
-            }
+        if let Some(expiry) = expiry {
+            super::retention::expire(&tx, expiry)?;
         }
         if batch.watermark_ms.is_some() || batch.final_before_ms.is_some() {
             tx.execute(UPSERT_PROGRESS, params![batch.partition, batch.watermark_ms, batch.final_before_ms])
