@@ -38,6 +38,8 @@ pub mod segment;
 pub mod sources;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod ids_tests;
 
 use axum::Router;
 use engage_bus::Publisher;

@@ -100,3 +100,81 @@ mod props {
         }
     }
 }
+
+/// The verdict of each path on one value as an item: `Ok(())` or the reason.
+mod paths {
+    use super::ITEM_TABLE;
+    use crate::cdnlog::{Format, LineReader, Parsed};
+    use crate::pingback::parse_query;
+    use crate::reject::RejectReason;
+    use crate::segment::{CallType, parse_message};
+    use serde_json::json;
+
+    fn encoded(v: &str) -> String {
+        form_urlencoded::byte_serialize(v.as_bytes()).collect()
+    }
+
+    fn pingback(item: &str, vid: &str) -> Result<(), RejectReason> {
+        let q = format!("item={}&vid={}&ts=1&progress=0&event=initialized&il=2", encoded(item), encoded(vid));
+        parse_query(&q).map(|_| ()).map_err(|e| e.reason)
+    }
+
+    fn log_line(item: &str, vid: &str) -> Result<(), RejectReason> {
+        let q = format!("item={}&vid={}&ts=1&progress=0&event=initialized&il=2", encoded(item), encoded(vid));
+        let line = format!(r#"203.0.113.9 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{q} HTTP/1.1" 200 43 "-" "Acme/Player 1""#);
+        match LineReader::new(Format::Ncsa).read(line.as_bytes()) {
+            Ok(Parsed::Pingback(r)) => parse_query(&r.query).map(|_| ()).map_err(|e| e.reason),
+            other => panic!("the line is a pingback: {other:?}"),
+        }
+    }
+
+    fn segment(item: &str, session: &str) -> Result<(), RejectReason> {
+        let started = json!({"type": "track", "userId": "u", "event": "Video Playback Started",
+            "properties": {"content_asset_id": item, "session_id": session, "position": 0, "total_length": 60}});
+        let playing = json!({"type": "track", "userId": "u", "event": "Video Content Playing",
+            "properties": {"asset_id": item, "session_id": session, "position": 6, "total_length": 60}});
+        let listed = json!({"type": "track", "userId": "u", "event": "Video Playback Started",
+            "properties": {"content_asset_ids": ["ok-1", item], "session_id": session}});
+        let verdicts: Vec<_> = [started, playing, listed]
+            .into_iter()
+            .map(|call| parse_message(call, Some(CallType::Track)).map(|_| ()).map_err(|e| e.reason))
+            .collect();
+        assert!(verdicts.windows(2).all(|w| w[0] == w[1]), "{item:?}: {verdicts:?}");
+        verdicts[0]
+    }
+
+    #[test]
+    fn every_path_gives_the_same_verdict_on_items_and_view_ids() {
+        // An empty Segment field is an absent one (the call is kept, not bridged): the
+        // empty value is the table's only row every path cannot share.
+        for (value, valid) in ITEM_TABLE.iter().filter(|(v, _)| !v.is_empty()) {
+            let want_item = if *valid { Ok(()) } else { Err(RejectReason::InvalidItem) };
+            assert_eq!(pingback(value, "v-1"), want_item, "pingback item {value:?}");
+            assert_eq!(log_line(value, "v-1"), want_item, "log line item {value:?}");
+            assert_eq!(segment(value, "v-1"), want_item, "Segment asset {value:?}");
+            let want_view = if *valid { Ok(()) } else { Err(RejectReason::InvalidViewId) };
+            assert_eq!(pingback("item-1", value), want_view, "pingback vid {value:?}");
+            assert_eq!(log_line("item-1", value), want_view, "log line vid {value:?}");
+            assert_eq!(segment("item-1", value), want_view, "Segment session {value:?}");
+        }
+    }
+
+    #[test]
+    fn page_names_and_event_types_are_labels() {
+        let page = |name: &str| parse_message(json!({"type": "page", "userId": "u", "name": name}), None);
+        assert_eq!(page("  Pricing ").expect("valid").name.as_deref(), Some("Pricing"), "trimmed");
+        let e = page("a\u{202E}b").expect_err("hidden characters");
+        assert_eq!((e.reason, e.field.as_str()), (RejectReason::InvalidField, "name"));
+        assert_eq!(page(&"p".repeat(129)).expect_err("too long").reason, RejectReason::InvalidField);
+        let engaged = |kind: &str| {
+            parse_message(json!({"type": "track", "userId": "u", "event": "User Engaged",
+                "properties": {"session_id": "s", "type": kind}}), None)
+        };
+        assert_eq!(engaged(" poll ").expect("valid").properties["type"], "poll");
+        let e = engaged(&"x".repeat(65)).expect_err("too long");
+        assert_eq!((e.reason, e.field.as_str()), (RejectReason::InvalidField, "properties.type"));
+        // Other track events keep any `type` property: it is no dimension of theirs.
+        let other = json!({"type": "track", "userId": "u", "event": "Clicked", "properties": {"type": "x".repeat(65)}});
+        assert!(parse_message(other, None).is_ok());
+    }
+}
