@@ -5,6 +5,7 @@
 //! - [`cdnlog`]: CDN access-log lines (NCSA, CloudFront, Cloudflare, JSON) read as requests.
 //! - [`credential`]: write keys and tokens compared in constant time; template placeholders refused.
 //! - [`app`]: the application dimension, parsed from a user agent (or the `ua` parameter).
+//! - [`dimension`]: bounded cardinality: values past a per-window cap count under `(other)`.
 //! - [`ids`]: the one rule of every identifier kind (items, view ids, apps, page names, ...).
 //! - [`viewer`]: the privacy-preserving viewer key (keyed hash, daily-rotating salt).
 //! - [`time`]: window alignment, UTC days and the edge's lateness horizon, the one place for time math.
@@ -18,6 +19,7 @@
 pub mod app;
 pub mod cdnlog;
 pub mod credential;
+pub mod dimension;
 pub mod envelope;
 pub mod ids;
 pub mod pingback;
