@@ -47,12 +47,17 @@ pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total
 /// Store reads of archived views that failed and were retried.
 pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
+/// Values recorded as `(other)` because their dimension was at its per-window cap, by
+/// `dimension`: app, page_name, event_type (see `engage_model::dimension`).
+pub const CARDINALITY_OVERFLOW: &str = "engage_cardinality_overflow_total";
+
 /// Erasure requests applied to the consumer's state (and their rows deleted at the commit).
 pub const ERASURES: &str = "engage_consumer_erasures_total";
 /// Sources with webinar or page-view state in memory (at most `MAX_SOURCES`).
 pub const OPEN_SOURCES: &str = "engage_consumer_open_sources";
 
 pub fn describe() {
+    describe_counter!(CARDINALITY_OVERFLOW, Unit::Count, "Values recorded as (other) past a per-window cap, by dimension.");
     describe_counter!(ERASURES, Unit::Count, "Erasure requests applied to consumer state.");
     describe_gauge!(OPEN_SOURCES, Unit::Count, "Sources with webinar or page-view state in memory.");
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");

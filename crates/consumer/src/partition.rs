@@ -73,6 +73,8 @@ pub struct CommitStats {
     archive_states: u64,
     archive_undecodable: u64,
     analytics: crate::analytics::PendingAnalytics,
+    /// Values the engine recorded as `(other)`, per dimension.
+    overflow: engage_model::dimension::Overflow,
 }
 
 /// Archived states read for a batch, by key.
@@ -451,6 +453,7 @@ impl PartitionState {
         let mut stats = std::mem::take(&mut self.stats);
         stats.windows = windows.len();
         stats.archived = archived.len();
+        stats.overflow = self.engine.take_cardinality_overflow();
         let batch = CommitBatch {
             partition: self.partition,
             next_offset: self.position,
@@ -482,6 +485,9 @@ impl PartitionState {
         metrics::counter!(m::ARCHIVE_READS).increment(stats.archive_reads);
         metrics::counter!(m::ARCHIVE_STATES_READ).increment(stats.archive_states);
         metrics::counter!(m::ARCHIVE_UNDECODABLE).increment(stats.archive_undecodable);
+        for (dimension, n) in stats.overflow.nonzero() {
+            metrics::counter!(m::CARDINALITY_OVERFLOW, "dimension" => dimension.as_str()).increment(n);
+        }
         m::record_commit(stats.records, &stats.outcomes, stats.undecodable, stats.windows, took, &self.engine);
         crate::analytics::record_metrics(&stats.analytics);
     }

@@ -36,6 +36,16 @@
 //! - [`windows`]: window generations, eviction, flush.
 //! - [`intern`]: string interning (items and applications; view ids).
 //! - [`webinar`]: analytics events: webinar sessions and page views, on the same watermark.
+//!
+//! # Bounded dimensions
+//! Items are never capped. Applications are ([`engage_model::dimension`]): per item and
+//! window of edge time, the first [`engage_model::dimension::MAX_APPS_PER_ITEM_WINDOW`]
+//! distinct applications recorded keep their names while the window is held (a window past
+//! the hold, for late data, gets a quota for one window of watermark); an event of any
+//! other application is recorded as `(other)`. The name is decided once per event and kept
+//! with it, so a view's later corrections retract exactly what it added. Below the cap the
+//! numbers are a function of the event set as everywhere; past it, which applications keep
+//! their names depends on arrival order, while every total over applications stays exact.
 
 mod intern;
 mod timeline;
@@ -47,6 +57,7 @@ mod windows;
 #[cfg(test)]
 mod tests;
 
+use engage_model::dimension::{Dimension, DistinctCap, OTHER, Overflow};
 use engage_model::pingback::{EventKind, Level};
 use engage_model::rollup::{ArchivedState, VideoWindow};
 use hashbrown::HashSet;
@@ -249,6 +260,9 @@ pub struct Engine {
     checked: HashSet<[u8; 16]>,
     /// Webinar sessions and page views (analytics events).
     webinar: webinar::tenants::Tenants,
+    /// Applications admitted per (window, item): past the cap an event's application is
+    /// `(other)` (see "Bounded dimensions").
+    app_cap: DistinctCap<u32, u32>,
 }
 
 /// Event times are clamped to `±TIME_LIMIT_MS` (window math stays in range).
@@ -280,6 +294,7 @@ impl Engine {
             vid_gc_at: GC_MIN_STRINGS,
             checked: HashSet::new(),
             webinar,
+            app_cap: DistinctCap::new(Dimension::App),
         }
     }
 
@@ -379,7 +394,7 @@ impl Engine {
         let wm = self.wm();
 
         let item = self.strings.intern(ev.item);
-        let app = self.strings.intern(ev.app);
+        let app = self.capped_app(item, ev.app, e, wm);
         let vid = ev.view_id.map(|v| self.vids.intern(v));
         let p = self.params(item);
         let position = self.position;
@@ -420,6 +435,28 @@ impl Engine {
                 Class::Counted => Outcome::Counted,
             },
         }
+    }
+
+    /// The interned application an event of `item` at edge time `e` is recorded under: its
+    /// own, or `(other)` when its window already has the cap of other applications.
+    fn capped_app(&mut self, item: u32, app: &str, e: i64, wm: i64) -> u32 {
+        let id = self.strings.intern(app);
+        let start = self.windows.start_of(e);
+        let window_ms = self.config.window_ms;
+        // Held like the window itself; a window past the hold (late data) keeps its quota
+        // for one window of watermark.
+        let expires_at =
+            start.saturating_add(window_ms).saturating_add(self.config.hold_ms).max(wm.saturating_add(window_ms));
+        if self.app_cap.admit(start, expires_at, item, &id) { id } else { self.strings.intern(OTHER) }
+    }
+
+    /// Values recorded as `(other)` since the last call, per dimension (applications here,
+    /// page names and event types in the analytics half): the consumer's
+    /// `engage_cardinality_overflow_total`.
+    pub fn take_cardinality_overflow(&mut self) -> Overflow {
+        let mut out = self.app_cap.take_overflow();
+        out.merge(self.webinar.take_overflow());
+        out
     }
 
     /// Every window generation changed since the last flush, full state, sorted by
@@ -476,6 +513,7 @@ impl Engine {
             self.next_scan_at = start.saturating_add(self.config.window_ms);
             // Evict before anything is added at this position (see `windows`).
             self.windows.evict(candidate);
+            self.app_cap.expire(candidate);
             let p = self.params(0);
             self.timelines.scan(candidate, &p, &mut self.windows, &self.strings, &self.vids, self.position);
             self.collect_strings();
@@ -489,6 +527,10 @@ impl Engine {
             let mut used = vec![false; self.strings.id_bound()];
             self.timelines.mark_strings(&mut used);
             self.windows.mark_strings(&mut used);
+            for (item, app) in self.app_cap.held() {
+                used[*item as usize] = true;
+                used[*app as usize] = true;
+            }
             self.strings.retain(&used);
             self.gc_at = (self.strings.len() * 2).max(GC_MIN_STRINGS);
         }
