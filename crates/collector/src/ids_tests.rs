@@ -96,7 +96,10 @@ async fn an_html_asset_id_is_refused_with_its_field_and_kept_as_a_rejection() {
     let req = Request::post("/v1/track").body(Body::from(call.to_string())).expect("request");
     let (status, _, answer) = send(p.clone(), req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!((answer["code"].as_str(), answer["field"].as_str()), (Some("invalid_item"), Some("properties.asset_id")));
+    assert_eq!(
+        (answer["code"].as_str(), answer["field"].as_str()),
+        (Some("invalid_item"), Some("properties.asset_id"))
+    );
     let kept: Vec<(String, String)> = p
         .records
         .lock()

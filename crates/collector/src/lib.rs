@@ -31,6 +31,8 @@
 pub mod cdn_logs;
 pub mod client;
 pub mod health;
+#[cfg(test)]
+mod ids_tests;
 pub mod metrics;
 pub mod pingback;
 pub mod rate_limit;
@@ -38,8 +40,6 @@ pub mod segment;
 pub mod sources;
 #[cfg(test)]
 mod test_support;
-#[cfg(test)]
-mod ids_tests;
 
 use axum::Router;
 use engage_bus::Publisher;

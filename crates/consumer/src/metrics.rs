@@ -57,7 +57,11 @@ pub const ERASURES: &str = "engage_consumer_erasures_total";
 pub const OPEN_SOURCES: &str = "engage_consumer_open_sources";
 
 pub fn describe() {
-    describe_counter!(CARDINALITY_OVERFLOW, Unit::Count, "Values recorded as (other) past a per-window cap, by dimension.");
+    describe_counter!(
+        CARDINALITY_OVERFLOW,
+        Unit::Count,
+        "Values recorded as (other) past a per-window cap, by dimension."
+    );
     describe_counter!(ERASURES, Unit::Count, "Erasure requests applied to consumer state.");
     describe_gauge!(OPEN_SOURCES, Unit::Count, "Sources with webinar or page-view state in memory.");
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");

@@ -38,7 +38,12 @@ fn items_are_never_capped_and_other_windows_have_their_own_quota() {
     for i in 0..APPS {
         let item: &'static str = Box::leak(format!("item-{i}").into_boxed_str());
         Player::new(item, app_name(i), 1).send(&mut sim, EventKind::Initialized, 0, T0);
-        Player::new("video-1", app_name(i), i as u64 + 1).send(&mut sim, EventKind::Initialized, 0, T0 + MIN + i as i64);
+        Player::new("video-1", app_name(i), i as u64 + 1).send(
+            &mut sim,
+            EventKind::Initialized,
+            0,
+            T0 + MIN + i as i64,
+        );
     }
     sim.flush();
     let sums = sim.store.sums();

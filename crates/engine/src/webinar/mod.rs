@@ -396,7 +396,8 @@ impl Webinars {
     fn evict_session(&mut self, id: &str, wm: i64) {
         let Some(mut s) = self.sessions.remove(id) else { return };
         // Its windows went final as the watermark crossed them; what is left is the summary.
-        self.event_type_overflow += s.flush(id, wm, rows::first_open_window(wm, &self.cfg), &self.cfg, &mut self.pending);
+        self.event_type_overflow +=
+            s.flush(id, wm, rows::first_open_window(wm, &self.cfg), &self.cfg, &mut self.pending);
         let Some(closing) = s.closing(self.cfg.timeout_ms) else { return };
         self.forget_marks(s.into_marks(), false);
         let c = &self.cfg;

@@ -121,7 +121,9 @@ mod paths {
 
     fn log_line(item: &str, vid: &str) -> Result<(), RejectReason> {
         let q = format!("item={}&vid={}&ts=1&progress=0&event=initialized&il=2", encoded(item), encoded(vid));
-        let line = format!(r#"203.0.113.9 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{q} HTTP/1.1" 200 43 "-" "Acme/Player 1""#);
+        let line = format!(
+            r#"203.0.113.9 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{q} HTTP/1.1" 200 43 "-" "Acme/Player 1""#
+        );
         match LineReader::new(Format::Ncsa).read(line.as_bytes()) {
             Ok(Parsed::Pingback(r)) => parse_query(&r.query).map(|_| ()).map_err(|e| e.reason),
             other => panic!("the line is a pingback: {other:?}"),
@@ -167,8 +169,11 @@ mod paths {
         assert_eq!((e.reason, e.field.as_str()), (RejectReason::InvalidField, "name"));
         assert_eq!(page(&"p".repeat(129)).expect_err("too long").reason, RejectReason::InvalidField);
         let engaged = |kind: &str| {
-            parse_message(json!({"type": "track", "userId": "u", "event": "User Engaged",
-                "properties": {"session_id": "s", "type": kind}}), None)
+            parse_message(
+                json!({"type": "track", "userId": "u", "event": "User Engaged",
+                "properties": {"session_id": "s", "type": kind}}),
+                None,
+            )
         };
         assert_eq!(engaged(" poll ").expect("valid").properties["type"], "poll");
         let e = engaged(&"x".repeat(65)).expect_err("too long");

@@ -196,14 +196,17 @@ fn bridge(m: Mapping, p: &Map<String, Value>) -> Result<Vec<VideoSpecEvent>, Vid
             }
             assets
                 .into_iter()
-                .map(|a| Ok(event(checked(IdKind::Item, "properties.content_asset_ids", a)?, EventKind::Initialized, 0)))
+                .map(|a| {
+                    Ok(event(checked(IdKind::Item, "properties.content_asset_ids", a)?, EventKind::Initialized, 0))
+                })
                 .collect()
         }
         Mapping::PlaybackCompleted => {
             // The asset playing when the playback completed: the singular form, else the last
             // of a playlist.
             let asset = text(p.get("content_asset_id")).or_else(|| playback_assets(p).pop());
-            let asset = checked(IdKind::Item, "properties.content_asset_id", asset.ok_or(VideoSpecError::MissingAsset)?)?;
+            let asset =
+                checked(IdKind::Item, "properties.content_asset_id", asset.ok_or(VideoSpecError::MissingAsset)?)?;
             Ok(vec![event(asset, EventKind::Stop, 100)])
         }
         Mapping::Playback(kind) => {
