@@ -198,15 +198,10 @@ pub fn check_item(item: &str) -> Result<(), ParamError> {
 /// Longest session id accepted.
 pub const MAX_SESSION_ID_LEN: usize = 256;
 
-/// A webinar session id (`properties.session_id`): 1 to 256 characters, no control characters.
+/// A webinar session id, by the rule the collector applies to `properties.session_id`
+/// ([`IdKind::Session`]).
 pub fn check_session_id(id: &str) -> Result<(), ParamError> {
-    if id.is_empty() || id.chars().count() > MAX_SESSION_ID_LEN || id.chars().any(char::is_control) {
-        return Err(ParamError::new(format!(
-            "`session_id` must be 1 to {MAX_SESSION_ID_LEN} printable characters, got {:?}",
-            clip(id)
-        )));
-    }
-    Ok(())
+    ids::check(IdKind::Session, id).map(|_| ()).map_err(|e| ParamError::new(format!("`session_id` {e}")))
 }
 
 /// An application key, by the rule every key the collector derives obeys ([`IdKind::App`]),

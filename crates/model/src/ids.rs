@@ -10,6 +10,7 @@
 //! | --- | --- | --- |
 //! | [`IdKind::Item`] | pingback `item`, Segment `content_asset_id(s)` / `asset_id`, API `{item}` | 1–128 bytes of ASCII letters, digits and `-_.:~@`; taken exactly as sent |
 //! | [`IdKind::ViewId`] | pingback `vid`, Segment Video Spec `session_id` | as items |
+//! | [`IdKind::Session`] | Segment `properties.session_id` of webinar events; API `{session_id}` | 1–256 characters without control or format characters, exactly as sent |
 //! | [`IdKind::App`] | derived from the user agent (or `ua`) | never refused: control and format characters removed, surrounding spaces trimmed, at most 64 characters; the API accepts exactly such values |
 //! | [`IdKind::PageName`] | Segment page and screen `name` | a *label*: surrounding spaces trimmed, then 1–128 characters, no control or format characters |
 //! | [`IdKind::EventType`] | Segment `properties.type` of webinar events | a label of 1–64 characters |
@@ -39,6 +40,8 @@ pub enum IdKind {
     Item,
     /// A player-supplied view id (`vid`), or a Video Spec playback `session_id`.
     ViewId,
+    /// A webinar session id.
+    Session,
     /// An application key, derived from a user agent.
     App,
     /// A page or screen name.
@@ -59,17 +62,28 @@ enum Shape {
     /// Surrounding whitespace trimmed, then 1..=max characters with no control or format
     /// character.
     Label { max_chars: usize },
+    /// As a label, but exactly as sent (an id is matched, never shown trimmed).
+    ExactLabel { max_chars: usize },
 }
 
 impl IdKind {
-    pub const ALL: [IdKind; 7] =
-        [Self::Item, Self::ViewId, Self::App, Self::PageName, Self::EventType, Self::Stream, Self::Rendition];
+    pub const ALL: [IdKind; 8] = [
+        Self::Item,
+        Self::ViewId,
+        Self::Session,
+        Self::App,
+        Self::PageName,
+        Self::EventType,
+        Self::Stream,
+        Self::Rendition,
+    ];
 
     /// The name used in messages and documentation.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Item => "item",
             Self::ViewId => "view id",
+            Self::Session => "session id",
             Self::App => "application",
             Self::PageName => "page name",
             Self::EventType => "event type",
@@ -84,7 +98,9 @@ impl IdKind {
             Self::Item => RejectReason::InvalidItem,
             Self::ViewId => RejectReason::InvalidViewId,
             Self::App => RejectReason::InvalidUserAgent,
-            Self::PageName | Self::EventType | Self::Stream | Self::Rendition => RejectReason::InvalidField,
+            Self::Session | Self::PageName | Self::EventType | Self::Stream | Self::Rendition => {
+                RejectReason::InvalidField
+            }
         }
     }
 
@@ -92,7 +108,7 @@ impl IdKind {
     pub fn max_len(self) -> usize {
         match self.shape() {
             Shape::Token { max_bytes, .. } => max_bytes,
-            Shape::Label { max_chars } => max_chars,
+            Shape::Label { max_chars } | Shape::ExactLabel { max_chars } => max_chars,
         }
     }
 
@@ -101,6 +117,7 @@ impl IdKind {
             Self::Item | Self::ViewId => Shape::Token { punctuation: ITEM_PUNCTUATION, max_bytes: 128 },
             Self::Stream => Shape::Token { punctuation: STREAM_PUNCTUATION, max_bytes: 128 },
             Self::Rendition => Shape::Token { punctuation: STREAM_PUNCTUATION, max_bytes: 64 },
+            Self::Session => Shape::ExactLabel { max_chars: 256 },
             Self::App => Shape::Label { max_chars: 64 },
             Self::PageName => Shape::Label { max_chars: 128 },
             Self::EventType => Shape::Label { max_chars: 64 },
@@ -113,7 +130,7 @@ impl IdKind {
             Shape::Token { punctuation, max_bytes } => {
                 format!("1 to {max_bytes} ASCII letters, digits or {punctuation}")
             }
-            Shape::Label { max_chars } => {
+            Shape::Label { max_chars } | Shape::ExactLabel { max_chars } => {
                 format!("1 to {max_chars} characters, without control or invisible formatting characters")
             }
         }
@@ -177,8 +194,8 @@ pub fn check(kind: IdKind, value: &str) -> Result<&str, IdError> {
             }
             Ok(value)
         }
-        Shape::Label { max_chars } => {
-            let value = value.trim();
+        Shape::Label { max_chars } | Shape::ExactLabel { max_chars } => {
+            let value = if matches!(kind.shape(), Shape::Label { .. }) { value.trim() } else { value };
             if value.is_empty() {
                 return Err(err(Problem::Empty));
             }

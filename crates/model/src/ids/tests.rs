@@ -68,6 +68,15 @@ fn labels_are_trimmed_and_keep_any_language() {
 }
 
 #[test]
+fn session_ids_are_exact_labels() {
+    assert_eq!(check(IdKind::Session, "webinar 42 – Q&A"), Ok("webinar 42 – Q&A"));
+    assert!(is_valid(IdKind::Session, " padded "), "not trimmed: matched as sent");
+    assert!(!is_valid(IdKind::Session, "a\nb"));
+    assert!(!is_valid(IdKind::Session, ""));
+    assert!(is_valid(IdKind::Session, &"s".repeat(256)) && !is_valid(IdKind::Session, &"s".repeat(257)));
+}
+
+#[test]
 fn app_keys_are_normalised_never_refused() {
     assert_eq!(normalize_app("Acme/Player"), "Acme/Player");
     assert_eq!(normalize_app(" \u{202E}Evil\u{0}/App "), "Evil/App");
@@ -178,6 +187,16 @@ mod paths {
         assert_eq!(engaged(" poll ").expect("valid").properties["type"], "poll");
         let e = engaged(&"x".repeat(65)).expect_err("too long");
         assert_eq!((e.reason, e.field.as_str()), (RejectReason::InvalidField, "properties.type"));
+        let joined = |sid: &str| {
+            parse_message(
+                json!({"type": "track", "userId": "u", "event": "User Joined",
+                "properties": {"session_id": sid}}),
+                None,
+            )
+        };
+        assert!(joined("webinar 42").is_ok());
+        let e = joined("a\u{7}b").expect_err("a control character");
+        assert_eq!((e.reason, e.field.as_str()), (RejectReason::InvalidField, "properties.session_id"));
         // Other track events keep any `type` property: it is no dimension of theirs.
         let other = json!({"type": "track", "userId": "u", "event": "Clicked", "properties": {"type": "x".repeat(65)}});
         assert!(parse_message(other, None).is_ok());

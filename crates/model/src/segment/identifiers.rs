@@ -5,7 +5,8 @@
 //!   `invalid_view_id`, as the same value in a pingback would be;
 //! - a page or screen `name` is a page name, trimmed (`invalid_field`, field `name`);
 //! - a webinar event's `properties.type` (engagement or stream type) is an event type,
-//!   trimmed (`invalid_field`, field `properties.type`).
+//!   trimmed (`invalid_field`, field `properties.type`), and its `properties.session_id` a
+//!   session id, as the API asks for it (`invalid_field`, field `properties.session_id`).
 //!
 //! A Video Spec event without an asset or a position is still accepted and kept raw (it is
 //! only not bridged); what is refused here is a value that would enter the rollups broken.
@@ -31,6 +32,9 @@ pub(super) fn check_identifiers(m: &mut Message) -> Result<(), MessageError> {
                 return Err(refusal(&error, field));
             }
             let webinar = !super::video::is_video_spec(event) && WebinarEventKind::classify(event).is_some();
+            if webinar && let Some(Value::String(session)) = m.properties.get("session_id") {
+                ids::check(IdKind::Session, session).map_err(|e| refusal(&e, "properties.session_id"))?;
+            }
             if webinar && let Some(Value::String(kind)) = m.properties.get("type") {
                 let kind = ids::check(IdKind::EventType, kind).map_err(|e| refusal(&e, "properties.type"))?.to_owned();
                 m.properties.insert("type".into(), Value::String(kind));
