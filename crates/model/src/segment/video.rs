@@ -194,12 +194,9 @@ fn bridge(m: Mapping, p: &Map<String, Value>) -> Result<Vec<VideoSpecEvent>, Vid
             if assets.is_empty() {
                 return Err(VideoSpecError::MissingAsset);
             }
-            assets
-                .into_iter()
-                .map(|a| {
-                    Ok(event(checked(IdKind::Item, "properties.content_asset_ids", a)?, EventKind::Initialized, 0))
-                })
-                .collect()
+            let listed = matches!(p.get("content_asset_ids"), Some(Value::Array(a)) if !a.is_empty());
+            let field = if listed { "properties.content_asset_ids" } else { "properties.content_asset_id" };
+            assets.into_iter().map(|a| Ok(event(checked(IdKind::Item, field, a)?, EventKind::Initialized, 0))).collect()
         }
         Mapping::PlaybackCompleted => {
             // The asset playing when the playback completed: the singular form, else the last
