@@ -47,8 +47,9 @@ pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total
 /// Store reads of archived views that failed and were retried.
 pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
-/// Values recorded as `(other)` because their dimension was at its per-window cap, by
-/// `dimension`: app, page_name, event_type (see `engage_model::dimension`).
+/// What was recorded as `(other)` because its dimension was at its per-window cap, by
+/// `dimension`: video events (app), page views (page_name), event types folded in a window
+/// gone final (event_type). See `engage_model::dimension`.
 pub const CARDINALITY_OVERFLOW: &str = "engage_cardinality_overflow_total";
 
 /// Erasure requests applied to the consumer's state (and their rows deleted at the commit).
