@@ -18,10 +18,10 @@
 //! - At equal times: start, join, stream on, engagement, activity, stream off, leave, end.
 //! - Streams are keyed by (`properties.id`, else the person) and `type`, and end the same way
 //!   (a "Stream Disabled", else the next end, else the last activity).
-//! - Engagement and stream types are a bounded dimension: per window, the
-//!   [`MAX_EVENT_TYPES_PER_WINDOW`] largest (by count, then by name) keep their names and
-//!   the rest add up under `(other)`; the summary is bounded the same way. A function of the
-//!   session's events, whatever their order.
+//! - Engagement and stream types are a bounded dimension: a window keeps at most
+//!   [`MAX_EVENT_TYPES_PER_WINDOW`] of each, the largest (engagements by count, streams by
+//!   time; ties by name) and `(other)` adding up the rest; the summary is bounded the same
+//!   way. A function of the session's events, whatever their order.
 //! - A window exists when something happened or someone was present in it; presences of zero
 //!   length still count their attendee in their window.
 
