@@ -9,8 +9,10 @@
 //! family (`web/Chrome`), using woothee's user-agent database. The key is bounded in length so
 //! the dimension stays low-cardinality and safe as a label.
 
+use crate::ids::normalize_app;
+
 /// Longest application key kept (the rule is [`crate::ids::IdKind::App`]'s).
-pub const MAX_APP_KEY_LEN: usize = 64;
+pub const MAX_APP_KEY_LEN: usize = crate::ids::MAX_APP_CHARS;
 
 /// Product names of browser and engine tokens (`Mozilla/5.0`, `AppleWebKit/537.36`,
 /// `Chrome/120.0`, `Safari/537.36`, `Version/4.0`, `Mobile/15E148`, `Gecko/20100101`,
@@ -38,8 +40,6 @@ pub const BROWSER_PRODUCTS: [&str; 18] = [
     "SamsungBrowser",
     "Trident",
 ];
-
-use crate::ids::normalize_app;
 
 /// The application an event came from.
 #[derive(Clone, Debug, PartialEq, Eq)]

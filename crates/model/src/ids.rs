@@ -27,6 +27,11 @@
 use crate::reject::RejectReason;
 use std::fmt;
 
+/// Longest item and view id, in bytes.
+pub const MAX_ITEM_BYTES: usize = 128;
+/// Longest application key, in characters.
+pub const MAX_APP_CHARS: usize = 64;
+
 /// Characters allowed besides ASCII letters and digits in items and view ids.
 pub const ITEM_PUNCTUATION: &str = "-_.:~@";
 /// Characters allowed besides ASCII letters and digits in stream and rendition ids (they are
@@ -114,11 +119,11 @@ impl IdKind {
 
     fn shape(self) -> Shape {
         match self {
-            Self::Item | Self::ViewId => Shape::Token { punctuation: ITEM_PUNCTUATION, max_bytes: 128 },
+            Self::Item | Self::ViewId => Shape::Token { punctuation: ITEM_PUNCTUATION, max_bytes: MAX_ITEM_BYTES },
             Self::Stream => Shape::Token { punctuation: STREAM_PUNCTUATION, max_bytes: 128 },
             Self::Rendition => Shape::Token { punctuation: STREAM_PUNCTUATION, max_bytes: 64 },
             Self::Session => Shape::ExactLabel { max_chars: 256 },
-            Self::App => Shape::Label { max_chars: 64 },
+            Self::App => Shape::Label { max_chars: MAX_APP_CHARS },
             Self::PageName => Shape::Label { max_chars: 128 },
             Self::EventType => Shape::Label { max_chars: 64 },
         }
@@ -172,7 +177,7 @@ impl IdError {
             Problem::TooLong { len } => format!("is {len} long, the limit is {}", self.kind.max_len()),
             Problem::Forbidden(c) => format!("contains {c:?}"),
         };
-        format!("{what}; a {} is {}", self.kind, self.kind.rule())
+        format!("{what}; allowed: {}", self.kind.rule())
     }
 }
 

@@ -22,9 +22,9 @@ use std::fmt;
 /// Longest query string accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = 4096;
 /// Longest item id accepted, in bytes (the rule is [`crate::ids::IdKind::Item`]'s).
-pub const MAX_ITEM_LEN: usize = 128;
+pub const MAX_ITEM_LEN: usize = ids::MAX_ITEM_BYTES;
 /// Longest `vid` accepted, in bytes (the rule is [`crate::ids::IdKind::ViewId`]'s).
-pub const MAX_VIEW_ID_LEN: usize = 128;
+pub const MAX_VIEW_ID_LEN: usize = ids::MAX_ITEM_BYTES;
 /// Longest `ua` accepted, in bytes.
 pub const MAX_UA_LEN: usize = 512;
 
