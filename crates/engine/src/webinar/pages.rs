@@ -10,9 +10,10 @@
 //! Each row is the full state of its generation: rewriting it is idempotent.
 //!
 //! Page names are a bounded dimension ([`engage_model::dimension`]): per (kind, window), the
-//! first [`engage_model::dimension::MAX_PAGE_NAMES_PER_WINDOW`] distinct names recorded while a generation of the
-//! window is held keep their names; views of any other name count under `(other)`. Which
-//! names keep theirs past the cap depends on arrival order; the total views do not.
+//! first [`engage_model::dimension::MAX_PAGE_NAMES_PER_WINDOW`] distinct names recorded
+//! while a generation of the window is held keep their names; views of any other name count
+//! under `(other)`. Which names keep theirs past the cap depends on arrival order; the total
+//! views do not.
 //!
 //! A generation leaves memory when the watermark reaches its time, as the watermark
 //! advances, not when the consumer flushes, so which generation a view lands in depends only
