@@ -4,6 +4,7 @@
 //! - [`pingback`]: the StreamOne `dot.gif` pingback protocol, parsed and validated.
 //! - [`cdnlog`]: CDN access-log lines (NCSA, CloudFront, Cloudflare, JSON) read as requests.
 //! - [`credential`]: write keys and tokens compared in constant time; template placeholders refused.
+//! - [`bot`]: the one bot classifier (crawlers, monitors, headless browsers) by user agent.
 //! - [`app`]: the application dimension, parsed from a user agent (or the `ua` parameter).
 //! - [`viewer`]: the privacy-preserving viewer key (keyed hash, daily-rotating salt).
 //! - [`time`]: window alignment, UTC days and the edge's lateness horizon, the one place for time math.
@@ -15,6 +16,7 @@
 //! - [`webinar`]: rollups of analytics events (webinar sessions, page views).
 
 pub mod app;
+pub mod bot;
 pub mod cdnlog;
 pub mod credential;
 pub mod envelope;
