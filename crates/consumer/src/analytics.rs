@@ -239,6 +239,7 @@ mod tests {
             app_version: "1",
             user_agent: "Acme/Player 1",
             source: "k",
+            bot: false,
         };
         analytics_event(&m, id, &ctx).encode_to_vec()
     }

@@ -162,6 +162,7 @@ mod tests {
             app_version: "",
             user_agent: "",
             source: Source::Pingback,
+            bot: false,
         };
         let Decoded::Video(event) = decode(&pingback_event(&p, &ctx).encode_to_vec()) else { panic!("not video") };
         assert_eq!((event.item.as_str(), event.app.as_str(), event.view_id.as_deref()), ("X", "unknown", Some("v1")));

@@ -169,6 +169,9 @@ pub struct VideoEvent<'a> {
     pub event_time_ms: i64,
     /// The collector's clock when it accepted the event (0: unknown, then the event time).
     pub ingested_at_ms: i64,
+    /// The collector classified the sender as a bot: its view counts only in
+    /// `bot_impressions` and `bot_plays` (see [`view`]).
+    pub bot: bool,
 }
 
 /// What [`Engine::record`] did with an event. Every event but `NeedsArchive` is counted in
@@ -406,7 +409,7 @@ impl Engine {
             kind: ev.kind,
             level: ev.level,
             progress: ev.progress.min(100),
-            who: Who { app, viewer: ev.viewer },
+            who: Who { app, viewer: ev.viewer, bot: ev.bot },
         };
         match t.insert(new, &p, &mut self.windows) {
             Inserted::Repeat => Outcome::Repeat,
