@@ -15,7 +15,8 @@ pub const EVENTS: &str = "engage_consumer_events_total";
 pub const REPEATS_DROPPED: &str = "engage_consumer_repeats_dropped_total";
 /// Event ids in the repeat-suppression memory.
 pub const DEDUP_IDS: &str = "engage_consumer_dedup_ids";
-/// Analytics events by `outcome`: aggregated, no_session, not_aggregated, over_cap, expired.
+/// Analytics events by `outcome`: aggregated, no_session, not_aggregated, over_cap, expired,
+/// bot (a bot's call: kept raw, aggregated nowhere).
 pub const ANALYTICS_EVENTS: &str = "engage_consumer_analytics_events_total";
 /// Bus records that did not decode (kept as rejected rows).
 pub const UNDECODABLE: &str = "engage_consumer_undecodable_total";

@@ -38,6 +38,13 @@ pub fn is_bot(user_agent: &str) -> bool {
     CLASSIFIER.is_bot(user_agent.as_bytes())
 }
 
+/// Patterns of the vendored list that could not be compiled, each with why (empty for the
+/// list shipped: a test keeps it so; a refreshed list may need the translation extended).
+/// Compiles the list if nothing did yet, so a service can check it at start.
+pub fn unusable_patterns() -> &'static [String] {
+    &CLASSIFIER.skipped
+}
+
 static CLASSIFIER: LazyLock<Classifier> = LazyLock::new(Classifier::vendored);
 
 /// One pattern: a core the `regex` crate compiles, and the lookaround assertions around it.
