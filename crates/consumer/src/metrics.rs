@@ -48,6 +48,13 @@ pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total
 /// Store reads of archived views that failed and were retried.
 pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
+/// Viewers (viewer keys) seen with more than `engage_engine::IMPLAUSIBLE_OPEN_VIEWS` (50)
+/// views open at one instant, counted once per episode (until none of their views is open):
+/// flagged for a look, never excluded from the numbers.
+pub const IMPLAUSIBLE_VIEWERS: &str = "engage_consumer_implausible_viewers_total";
+/// Viewers with a view open, tracked for that check.
+pub const TRACKED_VIEWERS: &str = "engage_consumer_tracked_viewers";
+
 /// Erasure requests applied to the consumer's state (and their rows deleted at the commit).
 pub const ERASURES: &str = "engage_consumer_erasures_total";
 /// Sources with webinar or page-view state in memory (at most `MAX_SOURCES`).
@@ -55,6 +62,12 @@ pub const OPEN_SOURCES: &str = "engage_consumer_open_sources";
 
 pub fn describe() {
     describe_counter!(ERASURES, Unit::Count, "Erasure requests applied to consumer state.");
+    describe_counter!(
+        IMPLAUSIBLE_VIEWERS,
+        Unit::Count,
+        "Viewers with more than 50 views open at one instant (flagged, not excluded)."
+    );
+    describe_gauge!(TRACKED_VIEWERS, Unit::Count, "Viewers with a view open, tracked for implausible behaviour.");
     describe_gauge!(OPEN_SOURCES, Unit::Count, "Sources with webinar or page-view state in memory.");
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");
     describe_counter!(EVENTS, Unit::Count, "Video events by engine outcome.");
@@ -103,6 +116,7 @@ pub(crate) fn record_commit(
     metrics::gauge!(OPEN_WINDOWS).set(engine.open_windows() as f64);
     metrics::gauge!(OPEN_SOURCES).set(engine.open_sources() as f64);
     metrics::gauge!(HELD_EVENTS).set(engine.held_events() as f64);
+    metrics::gauge!(TRACKED_VIEWERS).set(engine.tracked_viewers() as f64);
     if let Some(wm) = engine.watermark_ms() {
         metrics::gauge!(WATERMARK_MS).set(wm as f64);
     }

@@ -72,6 +72,8 @@ pub struct CommitStats {
     archive_reads: u64,
     archive_states: u64,
     archive_undecodable: u64,
+    /// Viewers flagged for too many views open at once (see `engage_engine::crowds`).
+    implausible_viewers: u64,
     analytics: crate::analytics::PendingAnalytics,
 }
 
@@ -451,6 +453,7 @@ impl PartitionState {
         let mut stats = std::mem::take(&mut self.stats);
         stats.windows = windows.len();
         stats.archived = archived.len();
+        stats.implausible_viewers = self.engine.take_implausible_viewers();
         let batch = CommitBatch {
             partition: self.partition,
             next_offset: self.position,
@@ -479,6 +482,7 @@ impl PartitionState {
         metrics::counter!(m::REPEATS_DROPPED).increment(stats.repeats);
         metrics::gauge!(m::DEDUP_IDS).set(self.dedup.len() as f64);
         metrics::counter!(m::ARCHIVED_VIEWS).increment(stats.archived as u64);
+        metrics::counter!(m::IMPLAUSIBLE_VIEWERS).increment(stats.implausible_viewers);
         metrics::counter!(m::ARCHIVE_READS).increment(stats.archive_reads);
         metrics::counter!(m::ARCHIVE_STATES_READ).increment(stats.archive_states);
         metrics::counter!(m::ARCHIVE_UNDECODABLE).increment(stats.archive_undecodable);

@@ -34,9 +34,11 @@
 //! - [`timeline`]: a view key's event set, clustering, ordering, fast path and re-derivation.
 //! - [`timelines`]: timelines in memory, scanning, archiving, midnight links.
 //! - [`windows`]: window generations, eviction, flush.
+//! - [`crowds`]: implausible viewers (too many views open at once), flagged for a metric.
 //! - [`intern`]: string interning (items and applications; view ids).
 //! - [`webinar`]: analytics events: webinar sessions and page views, on the same watermark.
 
+mod crowds;
 mod intern;
 mod timeline;
 mod timelines;
@@ -58,6 +60,7 @@ use timelines::{Timelines, ViewKey, archive_key};
 use view::{Class, Ctx};
 use windows::Windows;
 
+pub use crowds::IMPLAUSIBLE_OPEN_VIEWS;
 pub use webinar::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, WebinarEventKind};
 
 /// How far past an input's `ingested_at` (the collector's clock) its event time may move the
@@ -252,6 +255,8 @@ pub struct Engine {
     checked: HashSet<[u8; 16]>,
     /// Webinar sessions and page views (analytics events).
     webinar: webinar::tenants::Tenants,
+    /// Open views per viewer, for the implausible-viewer metric (never for the rollups).
+    crowds: crowds::Crowds,
 }
 
 /// Event times are clamped to `±TIME_LIMIT_MS` (window math stays in range).
@@ -283,6 +288,7 @@ impl Engine {
             vid_gc_at: GC_MIN_STRINGS,
             checked: HashSet::new(),
             webinar,
+            crowds: crowds::Crowds::default(),
         }
     }
 
@@ -401,6 +407,10 @@ impl Engine {
             self.timelines.get(key, wm, position);
             self.note_looked_up(key, ev);
         }
+        if !ev.bot {
+            let view = (item, vid.unwrap_or(u32::MAX));
+            self.crowds.note(ev.viewer, view, e, ev.kind == EventKind::Stop, self.config.view_timeout_ms);
+        }
         let t = self.timelines.get(key, wm, position);
         t.advance(wm, &p, &mut self.windows);
         let new = NewEvent {
@@ -464,6 +474,17 @@ impl Engine {
         self.windows.len()
     }
 
+    /// Viewers that crossed [`IMPLAUSIBLE_OPEN_VIEWS`] open views at one instant since the
+    /// last call (once per episode; see `crowds`): for a metric, they are not excluded.
+    pub fn take_implausible_viewers(&mut self) -> u64 {
+        self.crowds.take_flagged()
+    }
+
+    /// Viewers with views open, tracked for the implausible-viewer metric.
+    pub fn tracked_viewers(&self) -> usize {
+        self.crowds.len()
+    }
+
     /// Totals since the start: timelines archived and restored, late generations opened.
     pub fn archive_stats(&self) -> (u64, u64, u64) {
         (self.timelines.archived_total, self.timelines.restored_total, self.windows.late_generations())
@@ -481,6 +502,7 @@ impl Engine {
             self.windows.evict(candidate);
             let p = self.params(0);
             self.timelines.scan(candidate, &p, &mut self.windows, &self.strings, &self.vids, self.position);
+            self.crowds.forget_idle(candidate, self.config.view_timeout_ms);
             self.collect_strings();
         }
         self.webinar.finalize(candidate);
@@ -492,12 +514,14 @@ impl Engine {
             let mut used = vec![false; self.strings.id_bound()];
             self.timelines.mark_strings(&mut used);
             self.windows.mark_strings(&mut used);
+            self.crowds.mark(&mut used, &mut []);
             self.strings.retain(&used);
             self.gc_at = (self.strings.len() * 2).max(GC_MIN_STRINGS);
         }
         if self.vids.len() > self.vid_gc_at {
             let mut used = vec![false; self.vids.id_bound()];
             self.timelines.mark_vids(&mut used);
+            self.crowds.mark(&mut [], &mut used);
             self.vids.retain(&used);
             self.vid_gc_at = (self.vids.len() * 2).max(GC_MIN_STRINGS);
         }

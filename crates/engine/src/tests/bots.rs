@@ -96,3 +96,25 @@ fn a_shared_view_id_belongs_to_its_first_events_sender_in_any_arrival_order() {
     assert_eq!(only_bot_counts(&results[0]), (1, 1));
     assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
 }
+
+#[test]
+fn a_viewer_with_more_than_fifty_views_open_is_flagged_not_excluded() {
+    let mut sim = Sim::new();
+    let items: Vec<&'static str> = (0..60).map(|i| &*Box::leak(format!("i{i}").into_boxed_str())).collect();
+    for (n, item) in items.iter().enumerate() {
+        let p = Player::new(item, "A", 5).level1();
+        p.send(&mut sim, Initialized, 0, T0 + n as i64 * SEC);
+        p.send(&mut sim, Firstplay, 0, T0 + n as i64 * SEC + 100);
+    }
+    assert_eq!(sim.engine.take_implausible_viewers(), 1, "one viewer, one episode");
+    assert_eq!(sim.engine.take_implausible_viewers(), 0, "taken");
+    let plays: i64 = items.iter().map(|item| sim.totals(item).plays).sum();
+    assert_eq!(plays, 60, "counted as every other viewer's");
+    // A bot with as many views is counted apart already: not flagged again.
+    for (n, item) in items.iter().enumerate() {
+        Player::new(item, "A", 6).bot().level1().send(&mut sim, Initialized, 0, T0 + n as i64 * SEC);
+    }
+    assert_eq!(sim.engine.take_implausible_viewers(), 0);
+    sim.advance_to(T0 + 3 * HOUR);
+    assert_eq!(sim.engine.tracked_viewers(), 1, "idle viewers are forgotten; the clock's is not idle");
+}
