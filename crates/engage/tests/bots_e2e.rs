@@ -66,3 +66,38 @@ fn a_googlebot_view_is_not_counted() {
     assert!(bot_window.is_some_and(|w| w["window_start"].is_i64()), "{}", answer["timeline"]);
     engage.stop();
 }
+
+/// The value of an unlabelled Prometheus series (0 while it was never emitted).
+fn metric(engage: &Engage, name: &str) -> f64 {
+    let (_, _, body) = get(&agent(), &engage.url("/metrics"), "e2e");
+    let text = String::from_utf8_lossy(&body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_viewer_with_more_than_fifty_views_open_is_flagged_and_still_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engage = Engage::start(dir.path(), &["--commit-interval-ms", "200"]);
+    let agent = agent();
+    let mut ts = now_ms();
+    // One device (one address, one agent) starts 51 videos and leaves them all playing.
+    for n in 0..51 {
+        for q in [format!("item=crowd{n}&progress=0&event=initialized"), format!("item=crowd{n}&progress=0&event=firstplay")] {
+            ts += 3;
+            let (status, err, _) = get(&agent, &engage.url(&format!("/ping/dot.gif?{q}&ts={ts}")), BROWSER);
+            assert_eq!(status, 200, "{q}: {err:?}");
+        }
+    }
+    let flagged = eventually(Duration::from_secs(15), || {
+        (metric(&engage, "engage_consumer_implausible_viewers_total") >= 1.0).then_some(())
+    });
+    assert!(flagged.is_some(), "never flagged");
+    assert_eq!(metric(&engage, "engage_consumer_implausible_viewers_total"), 1.0, "once per episode");
+    // Not excluded: its plays count.
+    let last = get_json(&agent, &engage.url("/api/v1/items/crowd50/engagement"));
+    assert_eq!((last["plays"].clone(), last["unique_viewers"].clone()), (1.into(), 1.into()));
+    engage.stop();
+}
