@@ -11,7 +11,8 @@ use support::{Engage, agent, eventually, get, get_json, now_ms};
 
 const ITEM: &str = "botsItem";
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const BROWSER: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
 /// A complete level-2 view: load, play, checkpoints, a pause, a seek, the end.
 fn full_view() -> Vec<String> {
@@ -85,7 +86,9 @@ fn a_viewer_with_more_than_fifty_views_open_is_flagged_and_still_counted() {
     let mut ts = now_ms();
     // One device (one address, one agent) starts 51 videos and leaves them all playing.
     for n in 0..51 {
-        for q in [format!("item=crowd{n}&progress=0&event=initialized"), format!("item=crowd{n}&progress=0&event=firstplay")] {
+        for q in
+            [format!("item=crowd{n}&progress=0&event=initialized"), format!("item=crowd{n}&progress=0&event=firstplay")]
+        {
             ts += 3;
             let (status, err, _) = get(&agent, &engage.url(&format!("/ping/dot.gif?{q}&ts={ts}")), BROWSER);
             assert_eq!(status, 200, "{q}: {err:?}");

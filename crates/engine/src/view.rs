@@ -293,7 +293,11 @@ impl ViewState {
             self.app = s.app;
             self.bot = s.bot;
         }
-        if self.bot { self.apply_started(s, ctx, &mut BotOnly(sink), sign) } else { self.apply_started(s, ctx, sink, sign) }
+        if self.bot {
+            self.apply_started(s, ctx, &mut BotOnly(sink), sign)
+        } else {
+            self.apply_started(s, ctx, sink, sign)
+        }
     }
 
     fn apply_started<S: Sink + ?Sized>(&mut self, s: &Step, ctx: &Ctx, sink: &mut S, sign: i64) -> Class {

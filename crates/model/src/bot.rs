@@ -123,21 +123,15 @@ impl Classifier {
                 Err(why) => skipped.push(why),
             }
         }
-        let screen = RegexSetBuilder::new(&cores)
-            .unicode(false)
-            .case_insensitive(true)
-            .build()
-            .unwrap_or_else(|e| {
-                skipped.push(format!("the pattern set: {e}"));
-                rules.clear();
-                RegexSet::empty()
-            });
+        let screen = RegexSetBuilder::new(&cores).unicode(false).case_insensitive(true).build().unwrap_or_else(|e| {
+            skipped.push(format!("the pattern set: {e}"));
+            rules.clear();
+            RegexSet::empty()
+        });
         let players = format!(r"\b(?:{})[\w,.\-]*(?:/[^\s;()]*)?", PLAYER_PRODUCTS.join("|"));
         // Without it (it does not compile), no allowance rather than a wrong one.
-        let players = regex_builder(&players)
-            .build()
-            .map_err(|e| skipped.push(format!("the player products: {e}")))
-            .ok();
+        let players =
+            regex_builder(&players).build().map_err(|e| skipped.push(format!("the player products: {e}"))).ok();
         Self { screen, rules, players, skipped }
     }
 
@@ -146,8 +140,7 @@ impl Classifier {
         if !hits.matched_any() {
             return false;
         }
-        let players: Vec<Range<usize>> =
-            self.players.iter().flat_map(|p| p.find_iter(ua)).map(|m| m.range()).collect();
+        let players: Vec<Range<usize>> = self.players.iter().flat_map(|p| p.find_iter(ua)).map(|m| m.range()).collect();
         let unexplained = |r: &Range<usize>| !players.iter().any(|p| p.start <= r.start && r.end <= p.end);
         hits.iter().any(|i| self.rules.get(i).is_some_and(|rule| rule.matches_where(ua, unexplained)))
     }

@@ -276,7 +276,9 @@ async fn bad_requests_say_why() {
 #[tokio::test]
 async fn a_log_lines_user_agent_flags_bots() {
     let q = "item=X&ts=1&progress=0&event=firstplay";
-    let line = |ua: &str| format!(r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{q} HTTP/1.1" 200 43 "-" "{ua}""#);
+    let line = |ua: &str| {
+        format!(r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{q} HTTP/1.1" 200 43 "-" "{ua}""#)
+    };
     let body = [line("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"), line(UA)].join("\n");
     let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
     let (status, _, summary) = post_log(p.clone(), "ncsa", body.into_bytes(), None).await;

@@ -476,7 +476,11 @@ async fn only_context_user_agent_classifies_a_call_as_a_bots() {
     // it never says who the call is about.
     for (header_ua, context_ua, bot) in [
         ("analytics-node/7.0.0", None, false),
-        ("python-requests/2.31.0", Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Firefox/121.0"), false),
+        (
+            "python-requests/2.31.0",
+            Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Firefox/121.0"),
+            false,
+        ),
         ("Mozilla/5.0 (Windows NT 10.0) Chrome/120.0", Some("Mozilla/5.0 (compatible; Googlebot/2.1)"), true),
         ("okhttp/4.12.0", Some("Vendor/App 1.2"), false),
     ] {

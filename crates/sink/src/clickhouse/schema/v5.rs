@@ -6,9 +6,7 @@
 //! statement again is a no-op (`ADD COLUMN IF NOT EXISTS`).
 
 /// The statements of version 5, in order.
-pub(super) const V5_BOTS: &[&str] = &[
-    "
+pub(super) const V5_BOTS: &[&str] = &["
 ALTER TABLE video_window_rows
     ADD COLUMN IF NOT EXISTS bot_impressions Int64 DEFAULT 0 COMMENT 'views bots started (in no other counter)',
-    ADD COLUMN IF NOT EXISTS bot_plays Int64 DEFAULT 0 COMMENT 'views bots played (in no other counter)'",
-];
+    ADD COLUMN IF NOT EXISTS bot_plays Int64 DEFAULT 0 COMMENT 'views bots played (in no other counter)'"];
