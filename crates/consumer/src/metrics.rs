@@ -48,6 +48,9 @@ pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total
 /// Store reads of archived views that failed and were retried.
 pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
+/// Video events a bot sent (also in `engage_consumer_events_total` by outcome): their views
+/// count only as bot impressions and plays.
+pub const BOT_EVENTS: &str = "engage_consumer_bot_events_total";
 /// Viewers (viewer keys) seen with more than `engage_engine::IMPLAUSIBLE_OPEN_VIEWS` (50)
 /// views open at one instant, counted once per episode (until none of their views is open):
 /// flagged for a look, never excluded from the numbers.
@@ -62,6 +65,7 @@ pub const OPEN_SOURCES: &str = "engage_consumer_open_sources";
 
 pub fn describe() {
     describe_counter!(ERASURES, Unit::Count, "Erasure requests applied to consumer state.");
+    describe_counter!(BOT_EVENTS, Unit::Count, "Video events sent by bots (counted apart).");
     describe_counter!(
         IMPLAUSIBLE_VIEWERS,
         Unit::Count,

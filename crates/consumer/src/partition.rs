@@ -74,6 +74,8 @@ pub struct CommitStats {
     archive_undecodable: u64,
     /// Viewers flagged for too many views open at once (see `engage_engine::crowds`).
     implausible_viewers: u64,
+    /// Video events a bot sent (counted apart: bot impressions and plays).
+    bot_events: u64,
     analytics: crate::analytics::PendingAnalytics,
 }
 
@@ -371,6 +373,7 @@ impl PartitionState {
             );
         }
         self.stats.outcomes[m::outcome_index(outcome)] += 1;
+        self.stats.bot_events += u64::from(ev.bot);
         Ok(outcome)
     }
 
@@ -483,6 +486,7 @@ impl PartitionState {
         metrics::gauge!(m::DEDUP_IDS).set(self.dedup.len() as f64);
         metrics::counter!(m::ARCHIVED_VIEWS).increment(stats.archived as u64);
         metrics::counter!(m::IMPLAUSIBLE_VIEWERS).increment(stats.implausible_viewers);
+        metrics::counter!(m::BOT_EVENTS).increment(stats.bot_events);
         metrics::counter!(m::ARCHIVE_READS).increment(stats.archive_reads);
         metrics::counter!(m::ARCHIVE_STATES_READ).increment(stats.archive_states);
         metrics::counter!(m::ARCHIVE_UNDECODABLE).increment(stats.archive_undecodable);

@@ -63,6 +63,7 @@ fn a_googlebot_view_is_not_counted() {
     for (field, n) in [("plays", 1), ("impressions", 1), ("bot_impressions", 1), ("bot_plays", 1)] {
         assert_eq!(sum_over_timeline(&answer, field), n, "{field} over the timeline");
     }
+    assert_eq!(metric(&engage, "engage_consumer_bot_events_total"), 10.0, "the crawler's ten pingbacks");
     let bot_window = answer["timeline"].as_array().expect("timeline").iter().find(|w| w["bot_plays"] == 1);
     assert!(bot_window.is_some_and(|w| w["window_start"].is_i64()), "{}", answer["timeline"]);
     engage.stop();
