@@ -146,6 +146,11 @@ impl Collector {
     pub fn new(publisher: Arc<dyn Publisher>, keyer: ViewerKeyer, config: CollectorConfig, clock: Clock) -> Self {
         debug_assert_eq!(config.validate(), Ok(()), "an invalid collector config");
         metrics::describe();
+        // Compiles the bot list now rather than on the first request, and says if a pattern
+        // of it is unusable (its bots would then count as people).
+        for why in engage_model::bot::unusable_patterns() {
+            tracing::warn!(pattern = %why, "a bot pattern could not be compiled and is not used");
+        }
         let limiter = config.source_rate.map(RateLimiter::new);
         Self { inner: Arc::new(Inner { publisher, keyer, config, clock, draining: AtomicBool::new(false), limiter }) }
     }

@@ -120,6 +120,8 @@ pub(crate) fn pingback_record(c: &Collector, p: &Pingback, origin: &Origin<'_>, 
         app_version: &app.version,
         user_agent: app_ua,
         source: origin.source,
+        // The device's agent, not `ua` (an app names itself there, a crawler would not).
+        bot: engage_model::bot::is_bot(origin.user_agent),
     };
     let mut event = envelope::pingback_event(p, &ctx);
     if let Some(id) = event_id {

@@ -34,6 +34,7 @@
 //! - [`timeline`]: a view key's event set, clustering, ordering, fast path and re-derivation.
 //! - [`timelines`]: timelines in memory, scanning, archiving, midnight links.
 //! - [`windows`]: window generations, eviction, flush.
+//! - [`crowds`]: implausible viewers (too many views open at once), flagged for a metric.
 //! - [`intern`]: string interning (items and applications; view ids).
 //! - [`webinar`]: analytics events: webinar sessions and page views, on the same watermark.
 //!
@@ -47,6 +48,7 @@
 //! numbers are a function of the event set as everywhere; past it, which applications keep
 //! their names depends on arrival order, while every total over applications stays exact.
 
+mod crowds;
 mod intern;
 mod timeline;
 mod timelines;
@@ -69,6 +71,7 @@ use timelines::{Timelines, ViewKey, archive_key};
 use view::{Class, Ctx};
 use windows::Windows;
 
+pub use crowds::IMPLAUSIBLE_OPEN_VIEWS;
 pub use webinar::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, WebinarEventKind};
 
 /// How far past an input's `ingested_at` (the collector's clock) its event time may move the
@@ -180,6 +183,9 @@ pub struct VideoEvent<'a> {
     pub event_time_ms: i64,
     /// The collector's clock when it accepted the event (0: unknown, then the event time).
     pub ingested_at_ms: i64,
+    /// The collector classified the sender as a bot: its view counts only in
+    /// `bot_impressions` and `bot_plays` (see [`view`]).
+    pub bot: bool,
 }
 
 /// What [`Engine::record`] did with an event. Every event but `NeedsArchive` is counted in
@@ -263,6 +269,8 @@ pub struct Engine {
     /// Applications admitted per (window, item): past the cap an event's application is
     /// `(other)` (see "Bounded dimensions").
     app_cap: DistinctCap<u32, u32>,
+    /// Open views per viewer, for the implausible-viewer metric (never for the rollups).
+    crowds: crowds::Crowds,
 }
 
 /// Event times are clamped to `±TIME_LIMIT_MS` (window math stays in range).
@@ -295,6 +303,7 @@ impl Engine {
             checked: HashSet::new(),
             webinar,
             app_cap: DistinctCap::new(Dimension::App),
+            crowds: crowds::Crowds::default(),
         }
     }
 
@@ -413,6 +422,10 @@ impl Engine {
             self.timelines.get(key, wm, position);
             self.note_looked_up(key, ev);
         }
+        if !ev.bot {
+            let view = (item, vid.unwrap_or(u32::MAX));
+            self.crowds.note(ev.viewer, view, e, ev.kind == EventKind::Stop, self.config.view_timeout_ms);
+        }
         let t = self.timelines.get(key, wm, position);
         t.advance(wm, &p, &mut self.windows);
         let new = NewEvent {
@@ -421,7 +434,7 @@ impl Engine {
             kind: ev.kind,
             level: ev.level,
             progress: ev.progress.min(100),
-            who: Who { app, viewer: ev.viewer },
+            who: Who { app, viewer: ev.viewer, bot: ev.bot },
         };
         match t.insert(new, &p, &mut self.windows) {
             Inserted::Repeat => Outcome::Repeat,
@@ -498,6 +511,17 @@ impl Engine {
         self.windows.len()
     }
 
+    /// Viewers that crossed [`IMPLAUSIBLE_OPEN_VIEWS`] open views at one instant since the
+    /// last call (once per episode; see `crowds`): for a metric, they are not excluded.
+    pub fn take_implausible_viewers(&mut self) -> u64 {
+        self.crowds.take_flagged()
+    }
+
+    /// Viewers with views open, tracked for the implausible-viewer metric.
+    pub fn tracked_viewers(&self) -> usize {
+        self.crowds.len()
+    }
+
     /// Totals since the start: timelines archived and restored, late generations opened.
     pub fn archive_stats(&self) -> (u64, u64, u64) {
         (self.timelines.archived_total, self.timelines.restored_total, self.windows.late_generations())
@@ -516,6 +540,7 @@ impl Engine {
             self.app_cap.expire(candidate);
             let p = self.params(0);
             self.timelines.scan(candidate, &p, &mut self.windows, &self.strings, &self.vids, self.position);
+            self.crowds.forget_idle(candidate, self.config.view_timeout_ms);
             self.collect_strings();
         }
         self.webinar.finalize(candidate);
@@ -531,12 +556,14 @@ impl Engine {
                 used[*item as usize] = true;
                 used[*app as usize] = true;
             }
+            self.crowds.mark(&mut used, &mut []);
             self.strings.retain(&used);
             self.gc_at = (self.strings.len() * 2).max(GC_MIN_STRINGS);
         }
         if self.vids.len() > self.vid_gc_at {
             let mut used = vec![false; self.vids.id_bound()];
             self.timelines.mark_vids(&mut used);
+            self.crowds.mark(&mut [], &mut used);
             self.vids.retain(&used);
             self.vid_gc_at = (self.vids.len() * 2).max(GC_MIN_STRINGS);
         }

@@ -272,3 +272,17 @@ async fn bad_requests_say_why() {
     let (status, _, body) = post_log(p, "json&map=path%3Dp%2Cip%3Di%2Ctime%3Dt", Vec::new(), None).await;
     assert_eq!((status, body["lines"].clone()), (StatusCode::OK, 0.into()));
 }
+
+#[tokio::test]
+async fn a_log_lines_user_agent_flags_bots() {
+    let q = "item=X&ts=1&progress=0&event=firstplay";
+    let line = |ua: &str| {
+        format!(r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{q} HTTP/1.1" 200 43 "-" "{ua}""#)
+    };
+    let body = [line("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"), line(UA)].join("\n");
+    let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
+    let (status, _, summary) = post_log(p.clone(), "ncsa", body.into_bytes(), None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let bots: Vec<bool> = events(&p).iter().map(|e| e.bot).collect();
+    assert_eq!(bots, [true, false]);
+}

@@ -230,3 +230,23 @@ async fn hostile_queries_never_panic() {
         assert!(headers.contains_key("x-engage-error"), "{q}");
     }
 }
+
+#[tokio::test]
+async fn the_request_user_agent_flags_bots_and_players_stay_human() {
+    let uri = format!("/ping/dot.gif?item=X&ts={NOW}&progress=0&event=firstplay&ua=Acme/Player%201.0");
+    for (ua, bot) in [
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0", true),
+        ("ExoPlayerLib/2.18.1", false),
+        ("AppleCoreMedia/1.0.0.21A329 (iPhone; U; CPU OS 17_0 like Mac OS X; en_us)", false),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0", false),
+    ] {
+        let p = Arc::new(Capture::default());
+        let (status, _, _) = get(app(p.clone(), "192.0.2.0/24"), &uri, &[("user-agent", ua)]).await;
+        assert_eq!(status, StatusCode::OK);
+        let evs = events(&p);
+        assert_eq!(evs[0].bot, bot, "{ua}");
+        // `ua` names the application, not the device: it never makes a bot human.
+        assert_eq!(evs[0].app.as_ref().map(|a| a.key.as_str()), Some("Acme/Player"));
+    }
+}

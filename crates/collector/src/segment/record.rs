@@ -64,6 +64,9 @@ pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<
         app_version: &app.version,
         user_agent,
         source: req.source,
+        // Only the agent the call describes: the header is the sending library's (a server
+        // SDK's `analytics-node/…` would make every call a bot's).
+        bot: msg.context_user_agent().is_some_and(engage_model::bot::is_bot),
     };
     let event = analytics_event(msg, &message_id, &ctx);
     let key = engage_model::segment::partition_key(msg, req.source);
