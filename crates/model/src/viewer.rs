@@ -81,6 +81,11 @@ impl ViewerKeyer {
         self.salts.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Whether the salt of `day` is known.
+    pub fn has_salt(&self, day: i64) -> bool {
+        self.salts.read().unwrap_or_else(PoisonError::into_inner).get(day).is_some()
+    }
+
     /// The viewer key of a client on UTC day `day`.
     pub fn key(&self, day: i64, ip: IpAddr, user_agent: &str) -> Result<u64, MissingSalt> {
         let salts = self.salts.read().unwrap_or_else(PoisonError::into_inner);
@@ -91,11 +96,8 @@ impl ViewerKeyer {
     /// The keys of a client's event whose edge time is `event_time_ms`.
     pub fn keys_at(&self, event_time_ms: i64, ip: IpAddr, user_agent: &str) -> Result<ViewerKeys, MissingSalt> {
         let day = utc_day(event_time_ms);
-        let prev = if ms_into_utc_day(event_time_ms) < MIDNIGHT_BRIDGE_MS {
-            self.key(day - 1, ip, user_agent)?
-        } else {
-            0
-        };
+        let prev =
+            if ms_into_utc_day(event_time_ms) < MIDNIGHT_BRIDGE_MS { self.key(day - 1, ip, user_agent)? } else { 0 };
         Ok(ViewerKeys { key: self.key(day, ip, user_agent)?, prev })
     }
 }

@@ -127,9 +127,8 @@ pub enum SaltTextError {
 
 /// A UTC day number as the salt books name it: `YYYY-MM-DD`.
 pub fn day_name(day: i64) -> String {
-    let date = i32::try_from(day)
-        .ok()
-        .and_then(|d| time::Date::from_julian_day(UNIX_EPOCH_JULIAN_DAY.checked_add(d)?).ok());
+    let date =
+        i32::try_from(day).ok().and_then(|d| time::Date::from_julian_day(UNIX_EPOCH_JULIAN_DAY.checked_add(d)?).ok());
     match date {
         Some(date) => format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
         // Outside the calendar `time` knows (±9999 years): the day number itself, never read back.
@@ -150,8 +149,8 @@ pub fn parse_day_name(s: &str) -> Result<i64, SaltTextError> {
     let number = |p: &str| p.bytes().all(|b| b.is_ascii_digit()).then(|| p.parse::<u16>().ok()).flatten();
     let (Some(y), Some(m), Some(d)) = (number(y), number(m), number(d)) else { return Err(bad()) };
     let month = time::Month::try_from(u8::try_from(m).map_err(|_| bad())?).map_err(|_| bad())?;
-    let date = time::Date::from_calendar_date(i32::from(y), month, u8::try_from(d).map_err(|_| bad())?)
-        .map_err(|_| bad())?;
+    let date =
+        time::Date::from_calendar_date(i32::from(y), month, u8::try_from(d).map_err(|_| bad())?).map_err(|_| bad())?;
     Ok(i64::from(date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY))
 }
 
