@@ -14,26 +14,43 @@ use support::{agent, engage_bin, eventually, get, get_json, now_ms, spawn_listen
 const ITEM: &str = "saltItem";
 const UA: &str = "Acme/Player 1.0 salts-e2e";
 
+/// A running `engage run`, killed if the test fails before stopping it.
+struct Running(Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// `engage run` on `data_dir`, started by a shell whose umask is 022.
-fn start(data_dir: &Path) -> (Child, String) {
+fn start(data_dir: &Path) -> (Running, String) {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "umask 022 && exec \"$0\" \"$@\""])
         .arg(engage_bin())
         .args(["run", "--listen", "127.0.0.1:0", "--commit-interval-ms", "100", "--data-dir"])
         .arg(data_dir);
-    spawn_listening(cmd)
+    let (child, base) = spawn_listening(cmd);
+    (Running(Some(child)), base)
 }
 
-fn stop(mut child: Child) {
+fn stop(mut running: Running) {
+    let Some(mut child) = running.0.take() else { return };
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM").success());
     assert!(child.wait().expect("wait").success());
 }
 
-fn firstplay(base: &str) {
-    let url = format!("{base}/ping/dot.gif?item={ITEM}&il=2&progress=0&event=firstplay&ts={}", now_ms());
-    let (status, err, _) = get(&agent(), &url, UA);
-    assert_eq!(status, 200, "{err:?}");
+/// A new view of the item by the one viewer: `initialized`, then `firstplay`.
+fn play(base: &str) {
+    for event in ["initialized", "firstplay"] {
+        let url = format!("{base}/ping/dot.gif?item={ITEM}&il=2&progress=0&event={event}&ts={}", now_ms());
+        let (status, err, _) = get(&agent(), &url, UA);
+        assert_eq!(status, 200, "{err:?}");
+    }
 }
 
 /// Waits for `plays` plays and returns the item's unique viewers.
@@ -90,7 +107,7 @@ fn salts_are_random_private_and_kept_across_restarts() {
     std::fs::set_permissions(data.join("notes"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
     let (child, base) = start(&data);
-    firstplay(&base);
+    play(&base);
     assert_eq!(viewers_once_plays_are(&base, 1), 1);
     assert!(!data.join("viewer-secret").exists(), "the long-lived secret is deleted");
     let before = salts(&data);
@@ -103,7 +120,7 @@ fn salts_are_random_private_and_kept_across_restarts() {
     // Restarted: the same salts, so the same viewer is the same viewer today.
     let (child, base) = start(&data);
     assert_eq!(salts(&data), before, "salts are kept across restarts");
-    firstplay(&base);
+    play(&base);
     assert_eq!(viewers_once_plays_are(&base, 2), 1, "one viewer before and after the restart");
     stop(child);
     assert_private(&data);
