@@ -129,7 +129,7 @@ fn salts_are_random_private_and_kept_across_restarts() {
     let other = root.path().join("other");
     let (child, _) = start(&other);
     let theirs = salts(&other);
-    stop(child);
+    drop(child);
     let today = before.keys().nth(2).expect("today");
     assert_ne!(theirs.get(today), before.get(today), "salts are random, not derived");
     assert_private(&other);
