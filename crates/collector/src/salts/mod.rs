@@ -19,7 +19,7 @@
 
 pub mod dir;
 
-use crate::Clock;
+use crate::{Clock, metrics as m};
 use engage_bus::{SaltBook, SaltBookError};
 use engage_model::viewer::ViewerKeyer;
 use engage_model::viewer::salts::{DaySalts, Salt, SaltPolicy, day_name};
@@ -64,6 +64,14 @@ impl SaltKeeper {
 
     /// One pass: read, propose what is missing, delete what expired (see the module doc).
     pub async fn refresh(&self) -> Result<Refreshed, SaltBookError> {
+        let outcome = self.refresh_once().await;
+        let label = if outcome.is_ok() { "ok" } else { "failed" };
+        metrics::counter!(m::SALT_REFRESHES, "outcome" => label).increment(1);
+        metrics::gauge!(m::SALT_DAYS).set(self.keyer.salts().days().count() as f64);
+        outcome
+    }
+
+    async fn refresh_once(&self) -> Result<Refreshed, SaltBookError> {
         let now = (self.clock)();
         let mut book: BTreeMap<i64, Salt> = self.book.read().await?.into_iter().collect();
         let current = self.keyer.salts();
