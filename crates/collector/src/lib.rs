@@ -25,6 +25,7 @@
 //! - [`segment`]: the Segment HTTP Tracking API, `POST /v1/{track,identify,page,screen,group,alias,batch}`.
 //! - [`sources`]: write keys → sources (tenants), consent.
 //! - [`rate_limit`]: per-source rate limits (429 + `Retry-After`).
+//! - [`salts`]: the viewer-key salts, kept in step with the salt book every collector shares.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: metric names.
 
@@ -36,6 +37,7 @@ mod ids_tests;
 pub mod metrics;
 pub mod pingback;
 pub mod rate_limit;
+pub mod salts;
 pub mod segment;
 pub mod sources;
 #[cfg(test)]
@@ -141,8 +143,8 @@ impl std::fmt::Debug for Collector {
 }
 
 impl Collector {
-    /// A collector over a bus, a viewer keyer, its settings (checked by
-    /// [`CollectorConfig::validate`]) and a clock.
+    /// A collector over a bus, a viewer keyer (whose salts a [`salts::SaltKeeper`] keeps up
+    /// to date), its settings (checked by [`CollectorConfig::validate`]) and a clock.
     pub fn new(publisher: Arc<dyn Publisher>, keyer: ViewerKeyer, config: CollectorConfig, clock: Clock) -> Self {
         debug_assert_eq!(config.validate(), Ok(()), "an invalid collector config");
         metrics::describe();
@@ -170,8 +172,17 @@ impl Collector {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 
+    /// Ready: not draining, the bus takes events, and today's viewer-key salt is known.
     fn is_ready(&self) -> bool {
-        !self.inner.draining.load(Ordering::SeqCst) && self.inner.publisher.is_ready()
+        let today = engage_model::time::utc_day(self.now_ms());
+        !self.inner.draining.load(Ordering::SeqCst)
+            && self.inner.publisher.is_ready()
+            && self.inner.keyer.has_salt(today)
+    }
+
+    /// The rule of which salts must exist and which must be gone, for this collector's horizon.
+    pub fn salt_policy(&self) -> engage_model::viewer::salts::SaltPolicy {
+        engage_model::viewer::salts::SaltPolicy { allowed_lateness_ms: self.inner.config.allowed_lateness_ms }
     }
 
     /// The collector's own clock: receive times of live requests, `ingested_at_ms` of every

@@ -18,7 +18,6 @@ use support::{Engage, agent, engage_bin, eventually, get, now_ms};
 const MIN: i64 = 60_000;
 const ITEMS: &[&str] = &["chItemA1", "chItemB2"];
 const SESSION: &str = "ch-webinar-1";
-const SECRET: &str = "00112233445566778899aabbccddeeff";
 
 fn migrate(url: &str, database: &str) -> Value {
     let out = Command::new(engage_bin())
@@ -245,7 +244,7 @@ fn engage_run_on_clickhouse_answers_like_engage_run_on_sqlite() {
     assert_eq!(again["applied"], json!([]), "a second migrate does nothing: {again}");
 
     let (ch_dir, lite_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let common = ["--viewer-secret", SECRET, "--commit-interval-ms", "100"];
+    let common = ["--commit-interval-ms", "100"];
     let ch_flags: Vec<&str> =
         common.iter().copied().chain(["--clickhouse-url", &url, "--clickhouse-database", &database]).collect();
     let ch = Engage::start(ch_dir.path(), &ch_flags);
@@ -315,7 +314,7 @@ fn a_clickhouse_outage_during_a_run_delays_the_numbers_but_loses_nothing() {
     let database = fresh_database("e2e_outage");
     migrate(&front.url, &database);
     let (ch_dir, lite_dir) = (dir.path().join("ch"), dir.path().join("lite"));
-    let common = ["--viewer-secret", SECRET, "--commit-interval-ms", "100"];
+    let common = ["--commit-interval-ms", "100"];
     let url = front.url.clone();
     let ch_flags: Vec<&str> =
         common.iter().copied().chain(["--clickhouse-url", &url, "--clickhouse-database", &database]).collect();

@@ -1,13 +1,12 @@
 //! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
 
 use super::*;
-use crate::test_support::{Capture, with_metrics};
+use crate::test_support::{Capture, keyer_around, with_metrics};
 use crate::{Collector, CollectorConfig};
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use engage_model::envelope::{Body as EvBody, RawEvent};
-use engage_model::viewer::ViewerKeyer;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +20,7 @@ const HOUR: i64 = 3_600_000;
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 
 fn collector(publisher: Arc<Capture>) -> Collector {
-    Collector::new(publisher, ViewerKeyer::new([1; 16]), CollectorConfig::default(), Arc::new(|| NOW))
+    Collector::new(publisher, keyer_around(NOW), CollectorConfig::default(), Arc::new(|| NOW))
 }
 
 fn app(publisher: Arc<Capture>) -> axum::Router {
@@ -103,7 +102,7 @@ async fn log_lines_become_the_same_events_as_live_pingbacks() {
 
     // The same viewer live (same IP and user agent, same day) has the same key.
     let live = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
-    let c = Collector::new(live.clone(), ViewerKeyer::new([1; 16]), CollectorConfig::default(), Arc::new(|| LOG_TS));
+    let c = Collector::new(live.clone(), keyer_around(NOW), CollectorConfig::default(), Arc::new(|| LOG_TS));
     let router = c.router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))));
     let uri = format!("/ping/dot.gif?item=X&ts={}&il=2&progress=30&event=update", LOG_TS - 2_000);
     let req = Request::get(uri).header(header::USER_AGENT, UA).body(Body::empty()).expect("request");

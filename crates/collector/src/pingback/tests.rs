@@ -1,13 +1,12 @@
 //! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
 
 use super::*;
-use crate::test_support::Capture;
+use crate::test_support::{Capture, keyer_around};
 use crate::{Collector, CollectorConfig};
 use axum::body::{Body, to_bytes};
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use engage_model::envelope::{Body as EvBody, RawEvent};
-use engage_model::viewer::ViewerKeyer;
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -20,7 +19,7 @@ fn app(publisher: Arc<Capture>, trusted: &str) -> axum::Router {
 /// The collector with its clock stopped at `now`.
 fn app_at(publisher: Arc<Capture>, trusted: &str, now: i64) -> axum::Router {
     let config = CollectorConfig { trusted_proxies: vec![trusted.parse().expect("net")], ..Default::default() };
-    let c = Collector::new(publisher, ViewerKeyer::new([1; 16]), config, Arc::new(move || now));
+    let c = Collector::new(publisher, keyer_around(now), config, Arc::new(move || now));
     c.router().layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))))
 }
 

@@ -44,12 +44,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
-use engage_bus::Record;
+use engage_bus::{PublishError, Record};
 use engage_model::envelope;
 use engage_model::reject::RejectReason;
 use engage_model::segment::{CallType, MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message, parse_time};
 use error::SegmentError;
 use prost::Message as _;
+use record::NotRecorded;
 use serde::Serialize;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -131,7 +132,8 @@ async fn single(c: Collector, call: CallType, peer: SocketAddr, headers: HeaderM
     let req = record::Request { peer, headers: &headers, received_at_ms, source: &source, batch_sent_at_ms: None };
     let rec = match record::accepted(&c, &msg, &bytes, &req) {
         Ok(rec) => rec,
-        Err(e) => return refuse(&c, route, received_at_ms, e, &bytes).await,
+        Err(NotRecorded::Refused(e)) => return refuse(&c, route, received_at_ms, e, &bytes).await,
+        Err(NotRecorded::NoSalt(e)) => return unavailable(PublishError::Unavailable(e.to_string()), 1),
     };
     match c.inner.publisher.publish(vec![rec]).await {
         Ok(()) => {
@@ -205,9 +207,17 @@ async fn batch(
             }
             other => other,
         };
-        match parsed.and_then(|msg| record::accepted(&c, &msg, &item_bytes, &req)) {
+        let recorded = match parsed {
+            Ok(msg) => record::accepted(&c, &msg, &item_bytes, &req),
+            Err(e) => Err(NotRecorded::Refused(e)),
+        };
+        match recorded {
             Ok(rec) => records.push(rec),
-            Err(e) => {
+            // Nothing of the batch was published yet: all of it is retried.
+            Err(NotRecorded::NoSalt(e)) => {
+                return unavailable(PublishError::Unavailable(e.to_string()), calls.into());
+            }
+            Err(NotRecorded::Refused(e)) => {
                 count_rejected(BATCH_ROUTE, e.reason);
                 let detail = format!("item {index}: `{}` {}", e.field, e.detail);
                 records.push(rejected_record(received_at_ms, BATCH_ROUTE, e.reason, &detail, &item_bytes));

@@ -2,12 +2,11 @@
 
 use super::*;
 use crate::CollectorConfig;
-use crate::test_support::{Capture, with_metrics};
+use crate::test_support::{Capture, keyer_around, with_metrics};
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use engage_model::envelope::{AnalyticsType, Body as EvBody, RawEvent};
-use engage_model::viewer::ViewerKeyer;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::json;
@@ -24,7 +23,7 @@ fn app(p: Arc<Capture>, keys: Option<&[&str]>) -> Router {
         write_keys: keys.and_then(|k| crate::sources::WriteKeys::parse(k).expect("valid keys")),
         ..CollectorConfig::default()
     };
-    let c = Collector::new(p, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
+    let c = Collector::new(p, keyer_around(NOW), config, Arc::new(|| NOW));
     c.router().layer(MockConnectInfo(SocketAddr::from(([198, 51, 100, 7], 4000))))
 }
 
@@ -363,7 +362,7 @@ async fn preflight_and_unavailable_bus() {
 }
 
 fn app_with(p: Arc<Capture>, config: CollectorConfig) -> Router {
-    let c = Collector::new(p, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
+    let c = Collector::new(p, keyer_around(NOW), config, Arc::new(|| NOW));
     c.router().layer(MockConnectInfo(SocketAddr::from(([198, 51, 100, 7], 4000))))
 }
 
