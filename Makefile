@@ -65,9 +65,13 @@ FUZZ_TARGETS ?= segment_body pingback_query raw_event_decode cdnlog_ncsa cdnlog_
 CARGO_FUZZ_VERSION ?= 0.13.2
 # The fuzz crate keeps its own target directory (fuzz/target), whatever CARGO_TARGET_DIR says.
 FUZZ := env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
-FUZZ_FLAGS := --sanitizer none
+# cargo-fuzz builds with one codegen unit by default; 16 compile in 150 s instead of 230 s here
+# (2 cores) and ran the targets as fast.
+FUZZ_FLAGS ?= --sanitizer none --codegen-units 16
+# cargo-fuzz itself is installed as a debug build: it only drives cargo and libFuzzer, and so
+# compiles in 60 s instead of 100 s.
 fuzz-build:
-	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --debug
 	$(FUZZ) build $(FUZZ_FLAGS)
 
 fuzz: fuzz-build
