@@ -32,6 +32,7 @@ demo: build
 ## lint: formatting and clippy, warnings are errors
 lint:
 	$(CARGO) fmt --all -- --check
+	cd fuzz && $(CARGO) fmt -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 fmt:

@@ -54,7 +54,7 @@ fn check_pingback(query: &str, p: &Pingback) {
         assert_eq!(p.progress, 0, "level 1 {} with progress", p.event);
     }
     if p.level == Level::Two && p.event == EventKind::Update {
-        assert!(p.progress % 10 == 0 && (10..=90).contains(&p.progress), "update at {}", p.progress);
+        assert!(p.progress.is_multiple_of(10) && (10..=90).contains(&p.progress), "update at {}", p.progress);
     }
     // The query the pingback means parses to the same pingback.
     let mut again = form_urlencoded::Serializer::new(String::new());
