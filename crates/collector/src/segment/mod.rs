@@ -47,7 +47,8 @@ use axum::routing::post;
 use engage_bus::{PublishError, Record};
 use engage_model::envelope;
 use engage_model::reject::RejectReason;
-use engage_model::segment::{CallType, MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message, parse_time};
+use engage_model::segment::body::{batch_items, batch_sent_at, parse_batch_item};
+use engage_model::segment::{CallType, MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message};
 use error::SegmentError;
 use prost::Message as _;
 use record::NotRecorded;
@@ -165,41 +166,23 @@ async fn batch(
     };
     let items = match batch_items(&mut value) {
         Ok(items) => items,
-        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e.into(), &bytes).await,
     };
     let calls = u32::try_from(items.len()).unwrap_or(u32::MAX);
     if let Some(resp) = over_rate(&c, BATCH_ROUTE, &source, calls, received_at_ms) {
         return resp;
     }
-    let batch_sent_at_ms = match value.get("sentAt") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match parse_time(s) {
-            Some(t) => Some(t),
-            None => {
-                let e = SegmentError::new(RejectReason::InvalidField, "sentAt", "is not an ISO 8601 time");
-                return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await;
-            }
-        },
-        Some(_) => {
-            let e = SegmentError::new(RejectReason::InvalidField, "sentAt", "must be an ISO 8601 time string");
-            return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await;
-        }
+    let batch_sent_at_ms = match batch_sent_at(&value) {
+        Ok(t) => t,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e.into(), &bytes).await,
     };
     let req = record::Request { peer, headers: &headers, received_at_ms, source: &source, batch_sent_at_ms };
     let mut records = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     let mut no_consent = 0u64;
     for (index, item) in items.into_iter().enumerate() {
-        let item_bytes = serde_json::to_vec(&item).unwrap_or_default();
-        let parsed = if item_bytes.len() > MAX_EVENT_BYTES {
-            Err(SegmentError::new(
-                RejectReason::PayloadTooLarge,
-                "batch",
-                format!("item {index} is larger than {MAX_EVENT_BYTES} bytes"),
-            ))
-        } else {
-            parse_message(item, None).map_err(SegmentError::from)
-        };
+        let (item_bytes, parsed) = parse_batch_item(item, index);
+        let parsed = parsed.map_err(SegmentError::from);
         let parsed = match parsed {
             Ok(msg) if denies_consent(&msg, &c.inner.config.consent_categories) => {
                 no_consent += 1;
@@ -244,18 +227,6 @@ async fn batch(
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
     success(rejected)
-}
-
-/// The batch's `batch` array, taken out of the body.
-fn batch_items(value: &mut Value) -> Result<Vec<Value>, SegmentError> {
-    let Value::Object(obj) = value else {
-        return Err(SegmentError::new(RejectReason::InvalidJson, "body", "must be a JSON object"));
-    };
-    match obj.remove("batch") {
-        None | Some(Value::Null) => Err(SegmentError::new(RejectReason::MissingField, "batch", "is required")),
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) => Err(SegmentError::new(RejectReason::InvalidField, "batch", "must be an array")),
-    }
 }
 
 /// The request's source: the source its write key (Basic-auth user, else `writeKey` in the

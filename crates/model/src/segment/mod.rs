@@ -4,17 +4,19 @@
 //! `screen`, `group` and `alias` calls, one per request or many in a `batch`. This module
 //! checks one call against the spec (which fields are required, which types they must have),
 //! corrects its time for the client's clock ([`Message::event_time`]) and builds its
-//! [`crate::envelope::RawEvent`] ([`envelope`]). No I/O: the collector does HTTP, write keys,
-//! gzip and size limits, and calls this.
+//! [`crate::envelope::RawEvent`] ([`envelope`]). No I/O: the collector does HTTP and write
+//! keys, and calls this.
 //!
 //! # Layout
 //! - `mod.rs`: the call types, [`Message`], [`parse_message`] and its errors.
+//! - [`body`]: the request body: gzip and size limits, the batch array, one batch item.
 //! - [`envelope`]: a validated message → the `Analytics` body of the wire envelope.
 //! - [`path`]: dotted JSON paths into a call (where the webinar session id is).
 //! - [`video`]: the Video Spec bridge (video track events → pingback events).
 //! - `identifiers`: asset ids, playback session ids, page names and event types checked by
 //!   their rule ([`crate::ids`]), as on every other path.
 
+pub mod body;
 pub mod envelope;
 mod identifiers;
 pub mod path;
