@@ -1,4 +1,5 @@
-//! CloudFront lines, with and without a `#Fields:` header first: must never panic.
+//! CloudFront lines, with and without a `#Fields:` header first: must never panic; pingbacks
+//! are checked and their queries parsed (see `engage_fuzz::check_log_lines`).
 #![no_main]
 
 use engage_model::cdnlog::{Format, LineReader};
@@ -7,11 +8,8 @@ use libfuzzer_sys::fuzz_target;
 const HEADER: &[u8] = b"#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query";
 
 fuzz_target!(|data: &[u8]| {
-    let mut bare = LineReader::new(Format::Cloudfront);
+    engage_fuzz::check_log_lines(&mut LineReader::new(Format::Cloudfront), data);
     let mut headed = LineReader::new(Format::Cloudfront);
     let _ = headed.read(HEADER);
-    for line in data.split(|b| *b == b'\n') {
-        let _ = bare.read(line);
-        let _ = headed.read(line);
-    }
+    engage_fuzz::check_log_lines(&mut headed, data);
 });

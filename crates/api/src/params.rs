@@ -8,8 +8,7 @@
 //!   means unbounded. A `+` offset sent unencoded arrives as a space; that is repaired.
 //! - Unknown parameters are ignored (cache busters); a known one given twice is refused.
 
-use engage_model::app::MAX_APP_KEY_LEN;
-use engage_model::pingback::MAX_ITEM_LEN;
+use engage_model::ids::{self, IdKind};
 use engage_sink::{ItemQuery, TimeRange, TopItemsQuery};
 use std::fmt;
 use time::OffsetDateTime;
@@ -190,44 +189,25 @@ pub fn check_person_id(what: &str, id: &str) -> Result<String, ParamError> {
     Ok(id.to_owned())
 }
 
-/// Item ids are 1 to 128 ASCII letters, digits or `-_.:~@` (what the collector accepts).
+/// Item ids obey the one item rule ([`engage_model::ids`]) the collector applies on every
+/// path, so every item it accepted can be asked for.
 pub fn check_item(item: &str) -> Result<(), ParamError> {
-    let valid = !item.is_empty()
-        && item.len() <= MAX_ITEM_LEN
-        && item.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:~@".contains(c));
-    if valid {
-        Ok(())
-    } else {
-        Err(ParamError::new(format!(
-            "`item` must be 1 to {MAX_ITEM_LEN} ASCII letters, digits or -_.:~@, got {:?}",
-            clip(item)
-        )))
-    }
+    ids::check(IdKind::Item, item).map(|_| ()).map_err(|e| ParamError::new(format!("`item` {e}")))
 }
 
 /// Longest session id accepted.
 pub const MAX_SESSION_ID_LEN: usize = 256;
 
-/// A webinar session id (`properties.session_id`): 1 to 256 characters, no control characters.
+/// A webinar session id, by the rule the collector applies to `properties.session_id`
+/// ([`IdKind::Session`]).
 pub fn check_session_id(id: &str) -> Result<(), ParamError> {
-    if id.is_empty() || id.chars().count() > MAX_SESSION_ID_LEN || id.chars().any(char::is_control) {
-        return Err(ParamError::new(format!(
-            "`session_id` must be 1 to {MAX_SESSION_ID_LEN} printable characters, got {:?}",
-            clip(id)
-        )));
-    }
-    Ok(())
+    ids::check(IdKind::Session, id).map(|_| ()).map_err(|e| ParamError::new(format!("`session_id` {e}")))
 }
 
-/// An application key: 1 to 64 characters, no control characters.
+/// An application key, by the rule every key the collector derives obeys ([`IdKind::App`]),
+/// `(other)` included; surrounding spaces are ignored.
 pub fn check_app(app: &str) -> Result<String, ParamError> {
-    if app.chars().count() > MAX_APP_KEY_LEN || app.chars().any(char::is_control) {
-        return Err(ParamError::new(format!(
-            "`app` must be at most {MAX_APP_KEY_LEN} printable characters, got {:?}",
-            clip(app)
-        )));
-    }
-    Ok(app.to_owned())
+    ids::check(IdKind::App, app).map(str::to_owned).map_err(|e| ParamError::new(format!("`app` {e}")))
 }
 
 /// Cuts a value for quoting in an error message.
@@ -300,6 +280,15 @@ mod tests {
         assert!(check_app(&"é".repeat(64)).is_ok());
         assert!(check_app(&"a".repeat(65)).unwrap_err().to_string().starts_with("`app`"));
         assert!(check_app("a\nb").is_err());
+        assert_eq!(check_app("(other)"), Ok("(other)".to_owned()), "the overflow name can be asked for");
+    }
+
+    #[test]
+    fn the_item_rule_is_the_collectors() {
+        use engage_model::ids::is_valid;
+        for item in ["v1", "<script>", "a b", "urn:x:1", "a/b", "", &"x".repeat(129)] {
+            assert_eq!(check_item(item).is_ok(), is_valid(IdKind::Item, item), "{item:?}");
+        }
     }
 
     #[test]

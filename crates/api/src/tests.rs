@@ -56,6 +56,7 @@ pub(crate) async fn fixture_with(auth: crate::Auth) -> (tempfile::TempDir, Route
     acme.counters.completions = 2;
     acme.counters.pauses = 3;
     acme.counters.active_views = 4;
+    (acme.counters.bot_impressions, acme.counters.bot_plays) = (5, 2);
     let rejected = |id: u8, at: i64| RejectedRow {
         event_id: vec![0xab, id],
         received_at_ms: at,
@@ -155,6 +156,8 @@ async fn engagement_has_the_contract_fields() {
         "exits",
         "seek_from",
         "seek_to",
+        "bot_impressions",
+        "bot_plays",
         "timeline",
     ];
     expected.sort_unstable();
@@ -178,13 +181,16 @@ async fn engagement_has_the_contract_fields() {
         assert_eq!(body[name].as_array().unwrap().len(), 101, "{name}");
     }
     assert_eq!((body["exits"][100].clone(), body["seek_to"][50].clone()), (json!(3), json!(3)));
+    assert_eq!((body["bot_impressions"].clone(), body["bot_plays"].clone()), (json!(5), json!(2)));
     assert_eq!(
         body["timeline"],
         json!([
             {"window_start": T0, "window_end": T0 + MIN, "final": true, "impressions": 12, "plays": 6,
-             "engaged_plays": 6, "unique_viewers": 4, "completions": 2, "pauses": 3, "active_views": 4},
+             "engaged_plays": 6, "unique_viewers": 4, "completions": 2, "pauses": 3, "active_views": 4,
+             "bot_impressions": 5, "bot_plays": 2},
             {"window_start": T0 + MIN, "window_end": T0 + 2 * MIN, "final": true, "impressions": 2, "plays": 1,
-             "engaged_plays": 1, "unique_viewers": 1, "completions": 0, "pauses": 0, "active_views": 0},
+             "engaged_plays": 1, "unique_viewers": 1, "completions": 0, "pauses": 0, "active_views": 0,
+             "bot_impressions": 0, "bot_plays": 0},
         ])
     );
 }

@@ -12,12 +12,15 @@
 //! - [`embedded`]: the embedded log: handle, config and publish path (`embedded/mod.rs`), the
 //!   group-committing writer thread (`embedded/writer.rs`), the reader (`embedded/reader.rs`)
 //!   and the SQLite schema and pragmas (`embedded/store.rs`).
+//! - [`salt_book`]: the seam where collectors share the daily salts of viewer keys.
 //! - [`metrics`]: metric names as documented constants.
 
 pub mod embedded;
 pub mod metrics;
+pub mod salt_book;
 
 pub use embedded::{EmbeddedLog, EmbeddedLogConfig, LogReader, LogRecord};
+pub use salt_book::{DaySalt, SaltBook, SaltBookError};
 
 /// One record to publish: a partitioning key and an opaque payload (an encoded `RawEvent`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

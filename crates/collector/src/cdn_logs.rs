@@ -30,7 +30,9 @@
 //! reasons; they are the same lines as `rejected.beyond_horizon` and
 //! `rejected.future_timestamp`, not more. When the bus refuses a batch the answer is 503 with
 //! `Retry-After` and `resume_at_line`: every line before it is done, so a shipper can resume
-//! there (re-sending from the start is also safe: repeats are dropped downstream).
+//! there (re-sending from the start is also safe: repeats are dropped downstream). A line
+//! whose day has no viewer-key salt yet (the salt book not read yet) stops the request the same
+//! way: 503 and `resume_at_line` at that line.
 
 pub mod access;
 
@@ -49,6 +51,7 @@ use engage_model::envelope::{self, Source};
 use engage_model::pingback;
 use engage_model::redact::Excerpt;
 use engage_model::time::OutsideHorizon;
+use engage_model::viewer::MissingSalt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -148,6 +151,9 @@ async fn ingest(
         if let Some(limit) = job.over_limit.take() {
             return job.stopped(StatusCode::PAYLOAD_TOO_LARGE, &limit).await;
         }
+        if let Some(resp) = job.stop_without_salt().await {
+            return resp;
+        }
         if let Err(resp) = job.publish_full_batches().await {
             return resp;
         }
@@ -164,6 +170,9 @@ async fn ingest(
         }
     }
     job.end_of_body();
+    if let Some(resp) = job.stop_without_salt().await {
+        return resp;
+    }
     match job.publish_all().await {
         Ok(()) => {
             job.count_metrics();
@@ -191,6 +200,8 @@ struct Job {
     bytes: u64,
     /// Why the request stopped reading: a limit of [`access::LogLimits`] was reached.
     over_limit: Option<String>,
+    /// Set when a line could not be keyed: no line after it is read; the request ends in 503.
+    no_salt: Option<MissingSalt>,
 }
 
 impl Job {
@@ -207,6 +218,7 @@ impl Job {
             sample: RequestSample::default(),
             bytes: 0,
             over_limit: None,
+            no_salt: None,
         }
     }
 
@@ -274,6 +286,9 @@ impl Job {
     }
 
     fn line(&mut self, line: &[u8], too_long: bool) {
+        if self.no_salt.is_some() {
+            return;
+        }
         self.summary.lines += 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let outcome = if too_long {
@@ -302,9 +317,17 @@ impl Job {
                         source: Source::CdnLog,
                     };
                     let id = envelope::event_id(&[b"cdnlog", self.reader.format().name().as_bytes(), line]);
-                    let record = pingback_record(&self.c, &p, &origin, Some(id));
-                    self.pending.push((self.summary.lines, record));
-                    self.summary.accepted += 1;
+                    match pingback_record(&self.c, &p, &origin, Some(id)) {
+                        Ok(record) => {
+                            self.pending.push((self.summary.lines, record));
+                            self.summary.accepted += 1;
+                        }
+                        Err(no_salt) => {
+                            // Not read: the shipper resumes at this line.
+                            self.summary.lines -= 1;
+                            self.no_salt = Some(no_salt);
+                        }
+                    }
                 }
                 Err(e) => self.reject(e.reason.as_str(), &e.detail, line),
             },
@@ -351,6 +374,19 @@ impl Job {
                 Err(resp)
             }
         }
+    }
+
+    /// When a line could not be keyed: publishes what was read before it, then answers 503
+    /// with `Retry-After` and the line to resume at.
+    async fn stop_without_salt(&mut self) -> Option<Response> {
+        let no_salt = self.no_salt?;
+        if let Err(resp) = self.publish_all().await {
+            return Some(resp);
+        }
+        tracing::warn!(error = %no_salt, "CDN log lines refused for now");
+        let mut resp = self.answer_stopped(StatusCode::SERVICE_UNAVAILABLE, &format!("unavailable: {no_salt}"));
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        Some(resp)
     }
 
     /// Lines before this one are done (published, skipped, or counted as rejected).

@@ -26,16 +26,20 @@
 //! - [`sources`]: write keys → sources (tenants), consent.
 //! - [`rate_limit`]: per-source rate limits (429 + `Retry-After`).
 //! - `rejects`: which refused inputs are kept (sampled, redacted), all of them counted.
+//! - [`salts`]: the viewer-key salts, kept in step with the salt book every collector shares.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: metric names.
 
 pub mod cdn_logs;
 pub mod client;
 pub mod health;
+#[cfg(test)]
+mod ids_tests;
 pub mod metrics;
 pub mod pingback;
 pub mod rate_limit;
 mod rejects;
+pub mod salts;
 pub mod segment;
 pub mod sources;
 #[cfg(test)]
@@ -153,11 +157,16 @@ impl std::fmt::Debug for Collector {
 }
 
 impl Collector {
-    /// A collector over a bus, a viewer keyer, its settings (checked by
-    /// [`CollectorConfig::validate`]) and a clock.
+    /// A collector over a bus, a viewer keyer (whose salts a [`salts::SaltKeeper`] keeps up
+    /// to date), its settings (checked by [`CollectorConfig::validate`]) and a clock.
     pub fn new(publisher: Arc<dyn Publisher>, keyer: ViewerKeyer, config: CollectorConfig, clock: Clock) -> Self {
         debug_assert_eq!(config.validate(), Ok(()), "an invalid collector config");
         metrics::describe();
+        // Compiles the bot list now rather than on the first request, and says if a pattern
+        // of it is unusable (its bots would then count as people).
+        for why in engage_model::bot::unusable_patterns() {
+            tracing::warn!(pattern = %why, "a bot pattern could not be compiled and is not used");
+        }
         let limiter = config.source_rate.map(RateLimiter::new);
         Self {
             inner: Arc::new(Inner {
@@ -187,8 +196,17 @@ impl Collector {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 
+    /// Ready: not draining, the bus takes events, and today's viewer-key salt is known.
     fn is_ready(&self) -> bool {
-        !self.inner.draining.load(Ordering::SeqCst) && self.inner.publisher.is_ready()
+        let today = engage_model::time::utc_day(self.now_ms());
+        !self.inner.draining.load(Ordering::SeqCst)
+            && self.inner.publisher.is_ready()
+            && self.inner.keyer.has_salt(today)
+    }
+
+    /// The rule of which salts must exist and which must be gone, for this collector's horizon.
+    pub fn salt_policy(&self) -> engage_model::viewer::salts::SaltPolicy {
+        engage_model::viewer::salts::SaltPolicy { allowed_lateness_ms: self.inner.config.allowed_lateness_ms }
     }
 
     /// The collector's own clock: receive times of live requests, `ingested_at_ms` of every

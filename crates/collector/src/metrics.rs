@@ -3,7 +3,7 @@
 //! Labels are bounded: `outcome` is one of a few words, `reason` one of
 //! [`engage_model::reject::RejectReason`]'s codes, `route` a route template.
 
-use metrics::{Unit, describe_counter};
+use metrics::{Unit, describe_counter, describe_gauge};
 
 /// Pingbacks by `outcome`: `accepted`, `ignored` (level-2 event at level 1), `rejected`, `unavailable` (503).
 pub const PINGBACKS: &str = "engage_collector_pingbacks_total";
@@ -16,6 +16,11 @@ pub const REJECTED: &str = "engage_collector_rejected_total";
 pub const REJECTED_NOT_KEPT: &str = "engage_collector_rejected_not_kept_total";
 /// CDN log lines by `outcome` (`accepted`, `skipped`, `rejected`) and `reason`.
 pub const CDN_LOG_LINES: &str = "engage_collector_cdn_log_lines_total";
+/// Passes of the viewer-key salt keeper by `outcome`: `ok`, `failed` (the salt book could not
+/// be read or written; the salts held are kept, and days without one are answered 503).
+pub const SALT_REFRESHES: &str = "engage_collector_salt_refreshes_total";
+/// Days the collector holds a viewer-key salt for (the horizon's days and tomorrow when all is well).
+pub const SALT_DAYS: &str = "engage_collector_salt_days";
 
 pub(crate) fn describe() {
     describe_counter!(PINGBACKS, Unit::Count, "Pingback requests by outcome.");
@@ -23,6 +28,8 @@ pub(crate) fn describe() {
     describe_counter!(REJECTED, Unit::Count, "Refused inputs by route and reason.");
     describe_counter!(REJECTED_NOT_KEPT, Unit::Count, "Refused inputs whose rejection record could not be published.");
     describe_counter!(CDN_LOG_LINES, Unit::Count, "CDN access-log lines by outcome and reason.");
+    describe_counter!(SALT_REFRESHES, Unit::Count, "Passes of the viewer-key salt keeper by outcome.");
+    describe_gauge!(SALT_DAYS, Unit::Count, "Days with a viewer-key salt held by this collector.");
 }
 
 /// Logs a bus refusal (answered 503) at most once a second per process, with how many were

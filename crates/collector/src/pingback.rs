@@ -21,6 +21,7 @@ use engage_model::app::parse_app;
 use engage_model::envelope::{self, Received, Source};
 use engage_model::pingback::{self, Pingback};
 use engage_model::redact::Excerpt;
+use engage_model::viewer::MissingSalt;
 use prost::Message;
 use std::net::{IpAddr, SocketAddr};
 
@@ -51,7 +52,10 @@ async fn dot_gif(
     match pingback::parse_query(query) {
         Ok(p) => {
             let outcome = if p.is_ignored() { "ignored" } else { "accepted" };
-            let record = accepted_record(&c, &p, peer, &headers, received_at_ms);
+            let record = match accepted_record(&c, &p, peer, &headers, received_at_ms) {
+                Ok(record) => record,
+                Err(no_salt) => return unavailable(PublishError::Unavailable(no_salt.to_string())),
+            };
             match c.inner.publisher.publish(vec![record]).await {
                 Ok(()) => {
                     metrics::counter!(m::PINGBACKS, "outcome" => outcome).increment(1);
@@ -69,7 +73,13 @@ async fn dot_gif(
     }
 }
 
-fn accepted_record(c: &Collector, p: &Pingback, peer: SocketAddr, headers: &HeaderMap, received_at_ms: i64) -> Record {
+fn accepted_record(
+    c: &Collector,
+    p: &Pingback,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    received_at_ms: i64,
+) -> Result<Record, MissingSalt> {
     let header_ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
     let client_ip = client::client_ip(peer.ip(), forwarded, &c.inner.config.trusted_proxies);
@@ -100,10 +110,16 @@ pub(crate) struct Origin<'a> {
 /// The one path from a valid pingback to its bus record, for live and logged pingbacks alike:
 /// the same viewer keys (so a viewer counts once however their pingbacks arrive), the same
 /// application and the same time model (the edge time is the event time). `event_id` replaces
-/// the default id (log lines are identified by their content).
-pub(crate) fn pingback_record(c: &Collector, p: &Pingback, origin: &Origin<'_>, event_id: Option<Vec<u8>>) -> Record {
+/// the default id (log lines are identified by their content). Without the salts of the
+/// event's days there is no record ([`MissingSalt`]: answered 503, the client retries).
+pub(crate) fn pingback_record(
+    c: &Collector,
+    p: &Pingback,
+    origin: &Origin<'_>,
+    event_id: Option<Vec<u8>>,
+) -> Result<Record, MissingSalt> {
     // The viewer is the device (HTTP user agent); the application is `ua` when given.
-    let keys = c.inner.keyer.keys_at(origin.edge_time_ms, origin.client_ip, origin.user_agent);
+    let keys = c.inner.keyer.keys_at(origin.edge_time_ms, origin.client_ip, origin.user_agent)?;
     let app_ua = p.ua.as_deref().unwrap_or(origin.user_agent);
     let app = parse_app(app_ua);
     let ctx = Received {
@@ -116,12 +132,14 @@ pub(crate) fn pingback_record(c: &Collector, p: &Pingback, origin: &Origin<'_>, 
         app_version: &app.version,
         user_agent: app_ua,
         source: origin.source,
+        // The device's agent, not `ua` (an app names itself there, a crawler would not).
+        bot: engage_model::bot::is_bot(origin.user_agent),
     };
     let mut event = envelope::pingback_event(p, &ctx);
     if let Some(id) = event_id {
         event.event_id = id;
     }
-    Record { key: p.item.as_bytes().to_vec(), payload: event.encode_to_vec() }
+    Ok(Record { key: p.item.as_bytes().to_vec(), payload: event.encode_to_vec() })
 }
 
 fn unavailable(e: PublishError) -> Response {

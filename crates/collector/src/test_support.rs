@@ -3,7 +3,20 @@
 //! under a recorder local to the test, to read the metrics it emitted.
 
 use engage_bus::{PublishError, Publisher, Record};
+use engage_model::viewer::ViewerKeyer;
+use engage_model::viewer::salts::DaySalts;
 use std::sync::Mutex;
+
+/// A keyer with a salt for every day from ten days before `t_ms` to ten days after, each
+/// different.
+pub(crate) fn keyer_around(t_ms: i64) -> ViewerKeyer {
+    let today = engage_model::time::utc_day(t_ms);
+    let mut salts = DaySalts::new();
+    for day in today - 10..=today + 10 {
+        salts.adopt(day, [(day.rem_euclid(251)) as u8; 16]);
+    }
+    ViewerKeyer::new(salts)
+}
 
 #[derive(Default)]
 pub(crate) struct Capture {

@@ -4,7 +4,9 @@
 //! update the user's latest traits ([`UserTraits`]); webinar events and page/screen calls
 //! go to the engine ([`crate::engine::webinar`]); Video Spec events go to the video engine
 //! as the pingback events they mean ([`engage_model::segment::video`]). Nothing is refused
-//! for being late: the collector refuses what is beyond the lateness horizon.
+//! for being late: the collector refuses what is beyond the lateness horizon. A bot's call
+//! (`context.userAgent` classified at the edge) is kept raw but never reaches a webinar or
+//! page-view metric; its Video Spec events count as a bot's view.
 
 use crate::decode::OwnedVideoEvent;
 use crate::engine::{AnalyticsEvent, AnalyticsOutcome, Engine};
@@ -48,6 +50,8 @@ pub struct OwnedAnalytics {
     /// The viewer key of the envelope, and the previous day's (first hours of a day).
     pub viewer: u64,
     pub prev_viewer: u64,
+    /// The collector classified `context.userAgent` as a bot's.
+    pub bot: bool,
     /// A Video Spec event that could be bridged to pingback events.
     pub video: Option<Vec<VideoSpecEvent>>,
     /// The raw row kept for BI.
@@ -83,6 +87,7 @@ pub struct Meta {
     pub app: String,
     pub viewer: u64,
     pub prev_viewer: u64,
+    pub bot: bool,
 }
 
 /// Decodes an `Analytics` body, or says why it is not a valid one.
@@ -114,6 +119,7 @@ pub fn decode(a: AnalyticsBody, meta: Meta) -> Result<OwnedAnalytics, String> {
     Ok(OwnedAnalytics {
         viewer: meta.viewer,
         prev_viewer: meta.prev_viewer,
+        bot: meta.bot,
         ingested_at_ms: meta.ingested_at_ms,
         client_ts_ms: a.original_timestamp_ms.unwrap_or(meta.event_time_ms),
         video,
@@ -155,6 +161,8 @@ pub struct PendingAnalytics {
     pub events: Vec<AnalyticsRow>,
     pub traits: Vec<UserTraits>,
     outcomes: [u64; 5],
+    /// Bots' calls other than Video Spec events: kept raw, aggregated nowhere.
+    bots: u64,
 }
 
 /// The video events a Video Spec call stands for (none for other calls, or for an ad or
@@ -178,6 +186,7 @@ fn video_event(a: &OwnedAnalytics, v: &VideoSpecEvent, app: &str) -> OwnedVideoE
         client_ts_ms: a.client_ts_ms,
         event_time_ms: a.event_time_ms,
         ingested_at_ms: a.ingested_at_ms,
+        bot: a.bot,
     }
 }
 
@@ -185,12 +194,18 @@ fn video_event(a: &OwnedAnalytics, v: &VideoSpecEvent, app: &str) -> OwnedVideoE
 /// call is not: the caller recorded its video events ([`bridged_video`]) already.
 pub fn apply(engine: &mut Engine, a: OwnedAnalytics, pending: &mut PendingAnalytics) {
     let outcome = match &a.video {
-        Some(events) if events.is_empty() => AnalyticsOutcome::NotAggregated,
-        Some(_) => AnalyticsOutcome::Aggregated,
-        None => engine.record_analytics(&a.as_event()),
+        Some(events) if events.is_empty() => Some(AnalyticsOutcome::NotAggregated),
+        Some(_) => Some(AnalyticsOutcome::Aggregated),
+        None if a.bot => None,
+        None => Some(engine.record_analytics(&a.as_event())),
     };
-    if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
-        pending.outcomes[i] += 1;
+    match outcome {
+        None => pending.bots += 1,
+        Some(outcome) => {
+            if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
+                pending.outcomes[i] += 1;
+            }
+        }
     }
     if a.call == CallType::Identify {
         pending.traits.push(UserTraits {
@@ -213,6 +228,9 @@ pub fn record_metrics(pending: &PendingAnalytics) {
             metrics::counter!(crate::metrics::ANALYTICS_EVENTS, "outcome" => *label).increment(*n);
         }
     }
+    if pending.bots > 0 {
+        metrics::counter!(crate::metrics::ANALYTICS_EVENTS, "outcome" => "bot").increment(pending.bots);
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +246,10 @@ mod tests {
     const T0: i64 = 1_714_564_800_000;
 
     fn envelope(body: Value, at: i64, id: &str) -> Vec<u8> {
+        envelope_of(body, at, id, false)
+    }
+
+    fn envelope_of(body: Value, at: i64, id: &str, bot: bool) -> Vec<u8> {
         let m = parse_message(body, None).expect("valid call");
         let ctx = AnalyticsReceived {
             received_at_ms: at,
@@ -239,6 +261,7 @@ mod tests {
             app_version: "1",
             user_agent: "Acme/Player 1",
             source: "k",
+            bot,
         };
         analytics_event(&m, id, &ctx).encode_to_vec()
     }
@@ -301,5 +324,22 @@ mod tests {
         let old = json!({"type": "track", "userId": "u", "event": "User Joined", "properties": {"session_id": "s"}});
         feed(&mut engine, &mut pending, &envelope(old, T0, "old"));
         assert_eq!(pending.outcomes[0], 1);
+    }
+
+    #[test]
+    fn a_bots_calls_are_kept_raw_and_count_only_as_a_bots_view() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut pending = PendingAnalytics::default();
+        let joined = json!({"type": "track", "userId": "u", "event": "User Joined", "properties": {"session_id": "s"}});
+        feed(&mut engine, &mut pending, &envelope_of(joined, T0, "j", true));
+        let started = json!({"type": "track", "userId": "u", "event": "Video Playback Started", "properties": {
+            "content_asset_id": "asset-1", "session_id": "play-1", "position": 0, "total_length": 100}});
+        feed(&mut engine, &mut pending, &envelope_of(started, T0, "v", true));
+        assert_eq!((pending.bots, pending.outcomes), (1, [1, 0, 0, 0, 0]), "the join went nowhere");
+        assert_eq!(pending.events.len(), 2, "kept raw");
+        assert_eq!(engine.open_sessions(), (0, 0), "no webinar state");
+        let windows = engine.flush();
+        let c = &windows[0].counters;
+        assert_eq!((c.impressions, c.plays, c.bot_impressions, c.bot_plays), (0, 0, 1, 0));
     }
 }

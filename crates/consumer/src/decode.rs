@@ -29,6 +29,8 @@ pub struct OwnedVideoEvent {
     pub event_time_ms: i64,
     /// The collector's clock when it accepted the event (0 from older producers).
     pub ingested_at_ms: i64,
+    /// The collector classified the sender as a bot (counted apart).
+    pub bot: bool,
 }
 
 impl OwnedVideoEvent {
@@ -45,6 +47,7 @@ impl OwnedVideoEvent {
             client_ts_ms: self.client_ts_ms,
             event_time_ms: self.event_time_ms,
             ingested_at_ms: self.ingested_at_ms,
+            bot: self.bot,
         }
     }
 }
@@ -86,6 +89,7 @@ pub fn decode(payload: &[u8]) -> Decoded {
                     client_ts_ms: pb.client_ts_ms,
                     event_time_ms: ev.event_time_ms,
                     ingested_at_ms: ev.ingested_at_ms,
+                    bot: ev.bot,
                 })
             }
             Err(why) => undecodable(payload, ev.received_at_ms, &format!("invalid pingback body: {why}")),
@@ -100,6 +104,7 @@ pub fn decode(payload: &[u8]) -> Decoded {
                 app,
                 viewer: ev.viewer_key,
                 prev_viewer: ev.prev_viewer_key,
+                bot: ev.bot,
             };
             match crate::analytics::decode(a, meta) {
                 Ok(a) => Decoded::Analytics(Box::new(a)),
@@ -163,6 +168,7 @@ mod tests {
             app_version: "",
             user_agent: "",
             source: Source::Pingback,
+            bot: false,
         };
         let Decoded::Video(event) = decode(&pingback_event(&p, &ctx).encode_to_vec()) else { panic!("not video") };
         assert_eq!((event.item.as_str(), event.app.as_str(), event.view_id.as_deref()), ("X", "unknown", Some("v1")));

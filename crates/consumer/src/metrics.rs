@@ -15,7 +15,8 @@ pub const EVENTS: &str = "engage_consumer_events_total";
 pub const REPEATS_DROPPED: &str = "engage_consumer_repeats_dropped_total";
 /// Event ids in the repeat-suppression memory.
 pub const DEDUP_IDS: &str = "engage_consumer_dedup_ids";
-/// Analytics events by `outcome`: aggregated, no_session, not_aggregated, over_cap, expired.
+/// Analytics events by `outcome`: aggregated, no_session, not_aggregated, over_cap, expired,
+/// bot (a bot's call: kept raw, aggregated nowhere).
 pub const ANALYTICS_EVENTS: &str = "engage_consumer_analytics_events_total";
 /// Bus records that did not decode (kept as rejected rows).
 pub const UNDECODABLE: &str = "engage_consumer_undecodable_total";
@@ -47,13 +48,39 @@ pub const ARCHIVE_UNDECODABLE: &str = "engage_consumer_archive_undecodable_total
 /// Store reads of archived views that failed and were retried.
 pub const ARCHIVE_READ_FAILURES: &str = "engage_consumer_archive_read_failures_total";
 
+/// What was recorded as `(other)` because its dimension was at its per-window cap, by
+/// `dimension`: video events (app), page views (page_name), event types folded in a window
+/// gone final (event_type). See `engage_model::dimension`.
+pub const CARDINALITY_OVERFLOW: &str = "engage_cardinality_overflow_total";
+/// Video events a bot sent (also in `engage_consumer_events_total` by outcome): their views
+/// count only as bot impressions and plays.
+pub const BOT_EVENTS: &str = "engage_consumer_bot_events_total";
+/// Viewers (viewer keys) seen with more than `engage_engine::IMPLAUSIBLE_OPEN_VIEWS` (50)
+/// views open at one instant, counted once per episode (until none of their views is open):
+/// flagged for a look, never excluded from the numbers.
+pub const IMPLAUSIBLE_VIEWERS: &str = "engage_consumer_implausible_viewers_total";
+/// Viewers with a view open, tracked for that check.
+pub const TRACKED_VIEWERS: &str = "engage_consumer_tracked_viewers";
+
 /// Erasure requests applied to the consumer's state (and their rows deleted at the commit).
 pub const ERASURES: &str = "engage_consumer_erasures_total";
 /// Sources with webinar or page-view state in memory (at most `MAX_SOURCES`).
 pub const OPEN_SOURCES: &str = "engage_consumer_open_sources";
 
 pub fn describe() {
+    describe_counter!(
+        CARDINALITY_OVERFLOW,
+        Unit::Count,
+        "Values recorded as (other) past a per-window cap, by dimension."
+    );
     describe_counter!(ERASURES, Unit::Count, "Erasure requests applied to consumer state.");
+    describe_counter!(BOT_EVENTS, Unit::Count, "Video events sent by bots (counted apart).");
+    describe_counter!(
+        IMPLAUSIBLE_VIEWERS,
+        Unit::Count,
+        "Viewers with more than 50 views open at one instant (flagged, not excluded)."
+    );
+    describe_gauge!(TRACKED_VIEWERS, Unit::Count, "Viewers with a view open, tracked for implausible behaviour.");
     describe_gauge!(OPEN_SOURCES, Unit::Count, "Sources with webinar or page-view state in memory.");
     describe_counter!(RECORDS, Unit::Count, "Records read from the bus.");
     describe_counter!(EVENTS, Unit::Count, "Video events by engine outcome.");
@@ -102,6 +129,7 @@ pub(crate) fn record_commit(
     metrics::gauge!(OPEN_WINDOWS).set(engine.open_windows() as f64);
     metrics::gauge!(OPEN_SOURCES).set(engine.open_sources() as f64);
     metrics::gauge!(HELD_EVENTS).set(engine.held_events() as f64);
+    metrics::gauge!(TRACKED_VIEWERS).set(engine.tracked_viewers() as f64);
     if let Some(wm) = engine.watermark_ms() {
         metrics::gauge!(WATERMARK_MS).set(wm as f64);
     }

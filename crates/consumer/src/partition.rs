@@ -72,7 +72,13 @@ pub struct CommitStats {
     archive_reads: u64,
     archive_states: u64,
     archive_undecodable: u64,
+    /// Viewers flagged for too many views open at once (see `engage_engine::crowds`).
+    implausible_viewers: u64,
+    /// Video events a bot sent (counted apart: bot impressions and plays).
+    bot_events: u64,
     analytics: crate::analytics::PendingAnalytics,
+    /// Values the engine recorded as `(other)`, per dimension.
+    overflow: engage_model::dimension::Overflow,
 }
 
 /// Archived states read for a batch, by key.
@@ -369,6 +375,7 @@ impl PartitionState {
             );
         }
         self.stats.outcomes[m::outcome_index(outcome)] += 1;
+        self.stats.bot_events += u64::from(ev.bot);
         Ok(outcome)
     }
 
@@ -451,6 +458,8 @@ impl PartitionState {
         let mut stats = std::mem::take(&mut self.stats);
         stats.windows = windows.len();
         stats.archived = archived.len();
+        stats.overflow = self.engine.take_cardinality_overflow();
+        stats.implausible_viewers = self.engine.take_implausible_viewers();
         let batch = CommitBatch {
             partition: self.partition,
             next_offset: self.position,
@@ -479,9 +488,14 @@ impl PartitionState {
         metrics::counter!(m::REPEATS_DROPPED).increment(stats.repeats);
         metrics::gauge!(m::DEDUP_IDS).set(self.dedup.len() as f64);
         metrics::counter!(m::ARCHIVED_VIEWS).increment(stats.archived as u64);
+        metrics::counter!(m::IMPLAUSIBLE_VIEWERS).increment(stats.implausible_viewers);
+        metrics::counter!(m::BOT_EVENTS).increment(stats.bot_events);
         metrics::counter!(m::ARCHIVE_READS).increment(stats.archive_reads);
         metrics::counter!(m::ARCHIVE_STATES_READ).increment(stats.archive_states);
         metrics::counter!(m::ARCHIVE_UNDECODABLE).increment(stats.archive_undecodable);
+        for (dimension, n) in stats.overflow.nonzero() {
+            metrics::counter!(m::CARDINALITY_OVERFLOW, "dimension" => dimension.as_str()).increment(n);
+        }
         m::record_commit(stats.records, &stats.outcomes, stats.undecodable, stats.windows, took, &self.engine);
         crate::analytics::record_metrics(&stats.analytics);
     }

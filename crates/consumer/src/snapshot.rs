@@ -14,8 +14,10 @@ const MAGIC: &[u8; 8] = b"ENGSTATE";
 /// Version of the serialized layout of [`Engine`] and [`Dedup`]. Version 3: the engine
 /// keeps view timelines (event sets) and window generations; versions 1 and 2 held views
 /// as state machines and windows in full, and cannot be read into it. Version 4: webinar
-/// and page-view state per source (tenant).
-pub const FORMAT_VERSION: u16 = 4;
+/// and page-view state per source (tenant). Version 5: view timelines remember which events
+/// a bot sent, and window counters hold bot impressions and plays. Version 6: the admitted
+/// values of the capped dimensions (applications per item window, page names per window).
+pub const FORMAT_VERSION: u16 = 6;
 
 /// Why a saved state cannot be used.
 #[derive(Debug, thiserror::Error)]

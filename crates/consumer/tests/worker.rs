@@ -33,6 +33,7 @@ fn pingback(viewer: u64, t: i64, q: &str) -> Record {
         app_version: "1",
         user_agent: "A/B 1",
         source: Source::Pingback,
+        bot: false,
     };
     Record { key: b"W".to_vec(), payload: pingback_event(&p, &ctx).encode_to_vec() }
 }

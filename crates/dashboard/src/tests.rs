@@ -139,6 +139,7 @@ async fn selections_search_and_filters() {
     assert!(attribute_after(&html, r#"data-chart="engagements""#, "data-values").unwrap().contains("\"poll\":2"));
     let (_, html) = get(&app, "/?item=popular&app=Acme%2FTVApp").await;
     assert!(html.contains(r#"<dd data-kpi="plays">3</dd>"#), "only Acme/TVApp's plays");
+    assert!(html.contains(r#"<dd data-kpi="bot_plays">0</dd>"#), "bots apart, none here");
     assert!(html.contains(r#"<tr data-app="Acme/TVApp" data-plays="3" aria-current="true">"#));
     let (_, html) = get(&app, "/?q=NICH").await;
     assert!(html.contains(r#"data-item="niche""#) && !html.contains(r#"<tr data-item="popular""#));

@@ -163,14 +163,10 @@ pub fn refuse_placeholders(flags: &[(&str, &[String])]) -> anyhow::Result<()> {
 
 /// [`refuse_placeholders`] for a collector's secrets.
 pub fn check_collector_secrets(c: &CollectorArgs) -> anyhow::Result<()> {
-    let secret: Vec<String> = c.viewer_secret.iter().cloned().collect();
     // `key=source`: the key is the secret.
     let keys: Vec<String> =
         c.write_keys.iter().map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_owned()).collect();
-    refuse_placeholders(&[
-        ("--write-keys / ENGAGE_WRITE_KEYS", &keys),
-        ("--viewer-secret / ENGAGE_VIEWER_SECRET", &secret),
-    ])
+    refuse_placeholders(&[("--write-keys / ENGAGE_WRITE_KEYS", &keys)])
 }
 
 /// [`refuse_placeholders`] for the store's credentials (an empty password is no placeholder).
@@ -244,7 +240,7 @@ mod tests {
             .map(|(_, v)| v.trim_matches('"'))
             .filter(|v| v.starts_with("REPLACE-WITH"))
             .collect();
-        assert_eq!(placeholders.len(), 3, "viewer secret, write keys, API tokens: {placeholders:?}");
+        assert_eq!(placeholders.len(), 2, "write keys, API tokens: {placeholders:?}");
         assert!(placeholders.iter().all(|p| is_placeholder(p)), "{placeholders:?}");
     }
 

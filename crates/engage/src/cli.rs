@@ -31,7 +31,7 @@ pub enum Command {
     /// (Segment calls: joins, leaves, polls, chat, screen shares) against a collector.
     Loadgen(crate::loadgen::LoadgenArgs),
     /// Production role: the edge collector. Validates pingbacks, Segment calls and CDN logs
-    /// and publishes them to Kafka (needs --kafka-brokers, --viewer-secret, --write-keys).
+    /// and publishes them to Kafka (needs --kafka-brokers and --write-keys).
     Collector(crate::roles::collector::CollectorRoleArgs),
     /// Production role: a Kafka consumer group member that windows the events and writes
     /// rollups to the store (ClickHouse with --clickhouse-url, else SQLite under --data-dir).
@@ -91,6 +91,9 @@ pub struct KafkaArgs {
     /// The consumer group.
     #[arg(long, env = "ENGAGE_KAFKA_GROUP", default_value = engage_kafka::config::DEFAULT_GROUP)]
     pub kafka_group: String,
+    /// The compacted topic where the collectors share the daily salts of viewer keys.
+    #[arg(long, env = "ENGAGE_KAFKA_SALTS_TOPIC", default_value = engage_kafka::config::DEFAULT_SALTS_TOPIC)]
+    pub kafka_salts_topic: String,
     /// A librdkafka property, key=value (repeatable), e.g. -X security.protocol=SASL_SSL.
     #[arg(short = 'X', long = "kafka-property", env = "ENGAGE_KAFKA_PROPERTIES", value_delimiter = ';', value_parser = engage_kafka::config::parse_property)]
     pub kafka_properties: Vec<(String, String)>,
@@ -105,6 +108,7 @@ impl KafkaArgs {
         c.dead_letter_topic =
             self.kafka_dead_letter_topic.clone().unwrap_or_else(|| format!("{}.dlq", self.kafka_topic));
         c.group_id.clone_from(&self.kafka_group);
+        c.salts_topic.clone_from(&self.kafka_salts_topic);
         c.properties.clone_from(&self.kafka_properties);
         Some(c)
     }
@@ -140,7 +144,7 @@ pub struct RunArgs {
     /// Address to serve the collector, the API and /metrics on.
     #[arg(long, env = "ENGAGE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Where the embedded log, the store and the viewer secret live.
+    /// Where the embedded log, the store and the viewer-key salts live (kept private: 0700/0600).
     #[arg(long, env = "ENGAGE_DATA_DIR", default_value = "./engage-data")]
     pub data_dir: PathBuf,
     #[command(flatten)]
@@ -202,9 +206,9 @@ pub struct CollectorArgs {
     /// accepted so existing configurations keep starting, with a warning.
     #[arg(long, env = "ENGAGE_MAX_CLOCK_SKEW_SECONDS", hide = true)]
     pub max_clock_skew_seconds: Option<u64>,
-    /// Secret of the viewer-key hash, 32 hex digits. Every collector must share it. Default:
-    /// generated once and kept in the data directory.
-    #[arg(long, env = "ENGAGE_VIEWER_SECRET", hide_env_values = true)]
+    /// No effect since viewer keys use a random salt per day (see SECURITY.md, "Viewers");
+    /// accepted so existing configurations keep starting, with a warning.
+    #[arg(long, env = "ENGAGE_VIEWER_SECRET", hide = true, hide_env_values = true)]
     pub viewer_secret: Option<String>,
     /// Segment write keys accepted on /v1/*, each naming its source: `key1=sourceA,key2=sourceB`
     /// (a bare key is its own source). Sources are tenants: everything derived from a Segment
@@ -275,6 +279,12 @@ impl CollectorArgs {
             tracing::warn!(
                 "--max-clock-skew-seconds / ENGAGE_MAX_CLOCK_SKEW_SECONDS has no effect any more: an event counts \
                  at the time the edge saw it, and a player's clock only orders its own view"
+            );
+        }
+        if self.viewer_secret.is_some() {
+            tracing::warn!(
+                "--viewer-secret / ENGAGE_VIEWER_SECRET has no effect any more: viewer keys use a random salt per \
+                 day, shared through the salt book and deleted after use; remove it from the configuration"
             );
         }
     }

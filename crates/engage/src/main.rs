@@ -11,7 +11,8 @@
 //! - [`forget`]: `engage forget`, a person's data erased.
 //! - [`loadgen`]: `engage loadgen`, synthetic players against a collector.
 //! - [`telemetry`]: logging and the Prometheus recorder.
-//! - [`secret`]: the viewer-key secret, loaded or created.
+//! - [`salts`]: the viewer-key salts: which salt book, kept up to date.
+//! - [`private_fs`]: the data directory, private (0700/0600) whatever the umask.
 
 mod access;
 mod cli;
@@ -19,15 +20,17 @@ mod forget;
 mod ingest;
 mod loadgen;
 mod migrate;
+mod private_fs;
 mod roles;
 mod run;
-mod secret;
+mod salts;
 mod store;
 mod telemetry;
 
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
+    private_fs::restrict_umask();
     let cli = cli::Cli::parse();
     telemetry::init_logging(&cli.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -11,7 +11,7 @@
 //! the log writes what it has queued, then the consumer commits and stops.
 
 use crate::cli::RunArgs;
-use crate::{secret, telemetry};
+use crate::{private_fs, salts, telemetry};
 use anyhow::Context;
 use axum::Router;
 use engage_bus::{EmbeddedLog, EmbeddedLogConfig, Publisher};
@@ -38,8 +38,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::access::check_store_secrets(&args.store)?;
     let metrics = telemetry::install_metrics()?;
     engage_consumer::metrics::describe();
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let secret = secret::load_or_create(args.collector.viewer_secret.as_deref(), &args.data_dir)?;
+    private_fs::create_private_dir(&args.data_dir)?;
+    salts::remove_legacy_secret(&args.data_dir);
+    let salt_book = match args.kafka.config() {
+        Some(kafka) => salts::kafka_book(&kafka).await?,
+        None => salts::dir_book(&args.data_dir)?,
+    };
     let store: Arc<dyn Store> = crate::store::open_store(&args.store, &args.data_dir).await?;
 
     let stop_consumer = CancellationToken::new();
@@ -84,6 +88,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
+    // What older versions created readable by others becomes private too.
+    private_fs::make_private(&args.data_dir);
+
     let mut collector_config = args.collector.collector_config(args.engine.allowed_lateness_seconds)?;
     if matches!(collector_config.log_access, LogAccess::Off) {
         // One process on one machine: logs from this machine are the operator's own.
@@ -91,7 +98,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!("no --log-tokens: POST /v1/cdn-logs takes logs from loopback clients only");
     }
     args.collector.warn_deprecated();
-    let collector = Collector::new(bus.publisher(), ViewerKeyer::new(secret), collector_config, system_clock());
+    let keyer = ViewerKeyer::default();
+    let collector = Collector::new(bus.publisher(), keyer.clone(), collector_config, system_clock());
+    let keeper = salts::keep(salt_book, keyer, &collector).await;
     let (metrics, _metrics_listener) = args.access.metrics(metrics, &auth).await?;
     let app = Router::new()
         .merge(collector.router())
@@ -124,6 +133,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
+    keeper.abort();
     bus.close().await;
     stop_consumer.cancel();
     let consumed = consumer.await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// Opens the store `args` name. ClickHouse: connects and checks the schema version (fails
 /// with "run `engage migrate`" when it is missing or behind this build); SQLite: opens (and
-/// migrates) `<data_dir>/engage.sqlite3`.
+/// migrates) `<data_dir>/engage.sqlite3`, the data directory made private (0700/0600).
 pub async fn open_store(args: &StoreArgs, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     match clickhouse_config(args)? {
         Some(config) => {
@@ -21,9 +21,12 @@ pub async fn open_store(args: &StoreArgs, data_dir: &Path) -> anyhow::Result<Arc
             Ok(Arc::new(store))
         }
         None => {
+            crate::private_fs::create_private_dir(data_dir)?;
             let path = data_dir.join("engage.sqlite3");
             let mut store =
                 SqliteStore::open(&path).with_context(|| format!("opening the SQLite store {}", path.display()))?;
+            // Whatever an older version left readable by others becomes private.
+            crate::private_fs::make_private(data_dir);
             if let Some(days) = args.traits_ttl_days {
                 store = store.with_traits_ttl_days(days);
             }

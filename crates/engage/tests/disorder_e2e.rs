@@ -18,10 +18,9 @@ const SEC: i64 = 1_000;
 const MIN: i64 = 60 * SEC;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
-const SECRET: &str = "00112233445566778899aabbccddeeff";
 
 fn start(dir: &std::path::Path, extra: &[&str]) -> Engage {
-    let mut flags = vec!["--commit-interval-ms", "100", "--viewer-secret", SECRET];
+    let mut flags = vec!["--commit-interval-ms", "100"];
     flags.extend_from_slice(extra);
     Engage::start(dir, &flags)
 }

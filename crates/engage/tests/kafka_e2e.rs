@@ -17,7 +17,6 @@ use support::{agent, eventually, get, get_json, now_ms};
 
 /// Partitions of the crash tests' topic.
 const PARTITIONS: u32 = 4;
-const SECRET: &str = "00112233445566778899aabbccddeeff";
 
 /// A name unique to this test run (topics and groups on a shared broker).
 fn unique(what: &str) -> String {
@@ -34,8 +33,6 @@ fn collector(broker: &Broker, topic: &str) -> Role {
             &broker.brokers,
             "--kafka-topic",
             topic,
-            "--viewer-secret",
-            SECRET,
             "--allow-any-write-key",
             "--publish-timeout-ms",
             "1000",

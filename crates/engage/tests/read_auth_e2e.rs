@@ -224,12 +224,10 @@ fn roles_refuse_to_start_with_an_open_or_guessable_read_side() {
         "127.0.0.1:0",
         "--kafka-brokers",
         "127.0.0.1:1",
-        "--viewer-secret",
-        "REPLACE-WITH-32-HEX-DIGITS",
         "--write-keys",
         "REPLACE-WITH-WRITE-KEYS",
     ]);
-    assert!(said.contains("--write-keys / ENGAGE_WRITE_KEYS, --viewer-secret / ENGAGE_VIEWER_SECRET"), "{said}");
+    assert!(said.contains("--write-keys / ENGAGE_WRITE_KEYS") && said.contains("placeholder"), "{said}");
     let said = refuses_to_start(&["consumer", "--listen", "0.0.0.0:0", "--kafka-brokers", "127.0.0.1:1"]);
     assert!(said.contains("/metrics would be open") && said.contains("--metrics-listen"), "{said}");
 }

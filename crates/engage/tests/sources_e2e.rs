@@ -20,7 +20,6 @@ use std::process::Command;
 use std::time::Duration;
 use support::{Engage, agent, engage_bin, eventually};
 
-const SECRET: &str = "00112233445566778899aabbccddeeff";
 const ALL: &str = "e2e-sources-all-token-0001";
 const ACME_ONLY: &str = "e2e-sources-acme-token-002";
 const ADMIN: &str = "e2e-sources-admin-token-03";
@@ -31,8 +30,6 @@ fn flags<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut f = vec![
         "--commit-interval-ms",
         "100",
-        "--viewer-secret",
-        SECRET,
         "--write-keys",
         "wk-acme-live-01=acme,wk-globex-live-02=globex",
         "--api-tokens",

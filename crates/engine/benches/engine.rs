@@ -94,6 +94,7 @@ impl Corpus {
             client_ts_ms: e.t,
             event_time_ms: e.received,
             ingested_at_ms: e.received,
+            bot: false,
         }
     }
 }

@@ -34,9 +34,21 @@
 //! - [`timeline`]: a view key's event set, clustering, ordering, fast path and re-derivation.
 //! - [`timelines`]: timelines in memory, scanning, archiving, midnight links.
 //! - [`windows`]: window generations, eviction, flush.
+//! - [`crowds`]: implausible viewers (too many views open at once), flagged for a metric.
 //! - [`intern`]: string interning (items and applications; view ids).
 //! - [`webinar`]: analytics events: webinar sessions and page views, on the same watermark.
+//!
+//! # Bounded dimensions
+//! Items are never capped. Applications are ([`engage_model::dimension`]): per item and
+//! window of edge time, the first [`engage_model::dimension::MAX_APPS_PER_ITEM_WINDOW`]
+//! distinct applications recorded keep their names while the window is held (a window past
+//! the hold, for late data, gets a quota for one window of watermark); an event of any
+//! other application is recorded as `(other)`. The name is decided once per event and kept
+//! with it, so a view's later corrections retract exactly what it added. Below the cap the
+//! numbers are a function of the event set as everywhere; past it, which applications keep
+//! their names depends on arrival order, while every total over applications stays exact.
 
+mod crowds;
 mod intern;
 mod timeline;
 mod timelines;
@@ -47,6 +59,7 @@ mod windows;
 #[cfg(test)]
 mod tests;
 
+use engage_model::dimension::{Dimension, DistinctCap, OTHER, Overflow};
 use engage_model::pingback::{EventKind, Level};
 use engage_model::rollup::{ArchivedState, VideoWindow};
 use hashbrown::HashSet;
@@ -58,6 +71,7 @@ use timelines::{Timelines, ViewKey, archive_key};
 use view::{Class, Ctx};
 use windows::Windows;
 
+pub use crowds::IMPLAUSIBLE_OPEN_VIEWS;
 pub use webinar::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, WebinarEventKind};
 
 /// How far past an input's `ingested_at` (the collector's clock) its event time may move the
@@ -169,6 +183,9 @@ pub struct VideoEvent<'a> {
     pub event_time_ms: i64,
     /// The collector's clock when it accepted the event (0: unknown, then the event time).
     pub ingested_at_ms: i64,
+    /// The collector classified the sender as a bot: its view counts only in
+    /// `bot_impressions` and `bot_plays` (see [`view`]).
+    pub bot: bool,
 }
 
 /// What [`Engine::record`] did with an event. Every event but `NeedsArchive` is counted in
@@ -249,6 +266,11 @@ pub struct Engine {
     checked: HashSet<[u8; 16]>,
     /// Webinar sessions and page views (analytics events).
     webinar: webinar::tenants::Tenants,
+    /// Applications admitted per (window, item): past the cap an event's application is
+    /// `(other)` (see "Bounded dimensions").
+    app_cap: DistinctCap<u32, u32>,
+    /// Open views per viewer, for the implausible-viewer metric (never for the rollups).
+    crowds: crowds::Crowds,
 }
 
 /// Event times are clamped to `±TIME_LIMIT_MS` (window math stays in range).
@@ -280,6 +302,8 @@ impl Engine {
             vid_gc_at: GC_MIN_STRINGS,
             checked: HashSet::new(),
             webinar,
+            app_cap: DistinctCap::new(Dimension::App),
+            crowds: crowds::Crowds::default(),
         }
     }
 
@@ -379,7 +403,7 @@ impl Engine {
         let wm = self.wm();
 
         let item = self.strings.intern(ev.item);
-        let app = self.strings.intern(ev.app);
+        let app = self.capped_app(item, ev.app, e, wm);
         let vid = ev.view_id.map(|v| self.vids.intern(v));
         let p = self.params(item);
         let position = self.position;
@@ -398,6 +422,10 @@ impl Engine {
             self.timelines.get(key, wm, position);
             self.note_looked_up(key, ev);
         }
+        if !ev.bot {
+            let view = (item, vid.unwrap_or(u32::MAX));
+            self.crowds.note(ev.viewer, view, e, ev.kind == EventKind::Stop, self.config.view_timeout_ms);
+        }
         let t = self.timelines.get(key, wm, position);
         t.advance(wm, &p, &mut self.windows);
         let new = NewEvent {
@@ -406,7 +434,7 @@ impl Engine {
             kind: ev.kind,
             level: ev.level,
             progress: ev.progress.min(100),
-            who: Who { app, viewer: ev.viewer },
+            who: Who { app, viewer: ev.viewer, bot: ev.bot },
         };
         match t.insert(new, &p, &mut self.windows) {
             Inserted::Repeat => Outcome::Repeat,
@@ -420,6 +448,28 @@ impl Engine {
                 Class::Counted => Outcome::Counted,
             },
         }
+    }
+
+    /// The interned application an event of `item` at edge time `e` is recorded under: its
+    /// own, or `(other)` when its window already has the cap of other applications.
+    fn capped_app(&mut self, item: u32, app: &str, e: i64, wm: i64) -> u32 {
+        let id = self.strings.intern(app);
+        let start = self.windows.start_of(e);
+        let window_ms = self.config.window_ms;
+        // Held like the window itself; a window past the hold (late data) keeps its quota
+        // for one window of watermark.
+        let expires_at =
+            start.saturating_add(window_ms).saturating_add(self.config.hold_ms).max(wm.saturating_add(window_ms));
+        if self.app_cap.admit(start, expires_at, item, &id) { id } else { self.strings.intern(OTHER) }
+    }
+
+    /// Values recorded as `(other)` since the last call, per dimension (applications here,
+    /// page names and event types in the analytics half): the consumer's
+    /// `engage_cardinality_overflow_total`.
+    pub fn take_cardinality_overflow(&mut self) -> Overflow {
+        let mut out = self.app_cap.take_overflow();
+        out.merge(self.webinar.take_overflow());
+        out
     }
 
     /// Every window generation changed since the last flush, full state, sorted by
@@ -461,6 +511,17 @@ impl Engine {
         self.windows.len()
     }
 
+    /// Viewers that crossed [`IMPLAUSIBLE_OPEN_VIEWS`] open views at one instant since the
+    /// last call (once per episode; see `crowds`): for a metric, they are not excluded.
+    pub fn take_implausible_viewers(&mut self) -> u64 {
+        self.crowds.take_flagged()
+    }
+
+    /// Viewers with views open, tracked for the implausible-viewer metric.
+    pub fn tracked_viewers(&self) -> usize {
+        self.crowds.len()
+    }
+
     /// Totals since the start: timelines archived and restored, late generations opened.
     pub fn archive_stats(&self) -> (u64, u64, u64) {
         (self.timelines.archived_total, self.timelines.restored_total, self.windows.late_generations())
@@ -476,8 +537,10 @@ impl Engine {
             self.next_scan_at = start.saturating_add(self.config.window_ms);
             // Evict before anything is added at this position (see `windows`).
             self.windows.evict(candidate);
+            self.app_cap.expire(candidate);
             let p = self.params(0);
             self.timelines.scan(candidate, &p, &mut self.windows, &self.strings, &self.vids, self.position);
+            self.crowds.forget_idle(candidate, self.config.view_timeout_ms);
             self.collect_strings();
         }
         self.webinar.finalize(candidate);
@@ -489,12 +552,18 @@ impl Engine {
             let mut used = vec![false; self.strings.id_bound()];
             self.timelines.mark_strings(&mut used);
             self.windows.mark_strings(&mut used);
+            for (item, app) in self.app_cap.held() {
+                used[*item as usize] = true;
+                used[*app as usize] = true;
+            }
+            self.crowds.mark(&mut used, &mut []);
             self.strings.retain(&used);
             self.gc_at = (self.strings.len() * 2).max(GC_MIN_STRINGS);
         }
         if self.vids.len() > self.vid_gc_at {
             let mut used = vec![false; self.vids.id_bound()];
             self.timelines.mark_vids(&mut used);
+            self.crowds.mark(&mut [], &mut used);
             self.vids.retain(&used);
             self.vid_gc_at = (self.vids.len() * 2).max(GC_MIN_STRINGS);
         }

@@ -84,6 +84,8 @@ impl Ev {
 pub(crate) struct Who {
     pub(crate) app: u32,
     pub(crate) viewer: u64,
+    /// The collector classified the sender as a bot.
+    pub(crate) bot: bool,
 }
 
 /// The distinct (application, viewer) pairs of a timeline's events; the first is kept
@@ -97,7 +99,7 @@ pub(crate) struct WhoTable {
 impl WhoTable {
     fn get(&self, i: u8) -> Who {
         match i {
-            0 => self.first.unwrap_or(Who { app: 0, viewer: 0 }),
+            0 => self.first.unwrap_or(Who { app: 0, viewer: 0, bot: false }),
             i => self.more[usize::from(i) - 1],
         }
     }
@@ -257,7 +259,15 @@ impl Timeline {
 
     fn step(&self, ev: &Ev) -> Step {
         let who = self.who.get(ev.who);
-        Step { kind: ev.kind, level: ev.level, progress: ev.progress, e: ev.e, app: who.app, viewer: who.viewer }
+        Step {
+            kind: ev.kind,
+            level: ev.level,
+            progress: ev.progress,
+            e: ev.e,
+            app: who.app,
+            viewer: who.viewer,
+            bot: who.bot,
+        }
     }
 
     /// Moves the emitted contribution to watermark `wm` (a view still playing extends its
@@ -325,9 +335,9 @@ impl Timeline {
     }
 
     /// A deterministic order of `(app, viewer)` entries for choosing between repeats.
-    fn who_order(&self, who: u8) -> (u64, u32) {
+    fn who_order(&self, who: u8) -> (u64, u32, bool) {
         let w = self.who.get(who);
-        (w.viewer, w.app)
+        (w.viewer, w.app, w.bot)
     }
 
     /// Whether an event at edge time `e` that sorts after every event can be applied to the

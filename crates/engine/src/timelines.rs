@@ -76,8 +76,9 @@ struct Saved {
     timeline: Timeline,
 }
 
-/// Version byte of the archived format.
-const SAVED_FORMAT: u8 = 1;
+/// Version byte of the archived format. 2: events remember whether a bot sent them
+/// (archives of format 1 are not decoded; the consumer counts them).
+const SAVED_FORMAT: u8 = 2;
 
 /// Every timeline in memory.
 #[derive(Debug, Default, Serialize, Deserialize)]

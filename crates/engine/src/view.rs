@@ -31,6 +31,10 @@
 //!   window from the one where it started playing through the one of the event that ends
 //!   it, each window counted once per view. An open view still playing is active up to the
 //!   watermark's window (its *tail*, retracted and re-added as time moves).
+//! - Bots: a view whose first event (in player order) came from a bot (the collector's flag)
+//!   runs the same state machine, so repeats, duplicates and order are handled alike, but
+//!   emits only `bot_impressions` (for `initialized`) and `bot_plays` (for a counted play):
+//!   no viewer, no activity, no position, no exit, nothing any human metric reads.
 //! - Closing: a view left playing, paused or seeking is abandoned when it closes (a newer
 //!   `initialized` of the same viewer and item, or silence for the view timeout):
 //!   `abandons` +1 and `exits[position]` +1, in the window of the closing time.
@@ -62,6 +66,25 @@ pub(crate) enum Delta {
     Exit(u8),
     SeekFrom(u8),
     SeekTo(u8),
+    /// An impression of a bot's view.
+    BotImpression,
+    /// A counted play of a bot's view.
+    BotPlay,
+}
+
+/// The sink of a bot's view: its impression and play become bot counts, and everything else
+/// (viewers, activity, positions, exits, pauses, seeks, duplicates) is dropped.
+struct BotOnly<'a, S: ?Sized>(&'a mut S);
+
+impl<S: Sink + ?Sized> Sink for BotOnly<'_, S> {
+    fn add(&mut self, item: u32, app: u32, window: i64, delta: Delta, sign: i64) {
+        let bot = match delta {
+            Delta::Impression => Delta::BotImpression,
+            Delta::Play { .. } => Delta::BotPlay,
+            _ => return,
+        };
+        self.0.add(item, app, window, bot, sign);
+    }
 }
 
 /// Where increments go: the window aggregates, or a test's tally.
@@ -159,6 +182,8 @@ pub(crate) struct Step {
     pub(crate) e: i64,
     pub(crate) app: u32,
     pub(crate) viewer: u64,
+    /// The collector classified the sender as a bot.
+    pub(crate) bot: bool,
 }
 
 /// How a view classified one of its events (for the events-by-outcome metric).
@@ -195,6 +220,8 @@ pub(crate) struct ViewState {
     open_lo: i64,
     /// The view's application: its first event's.
     app: u32,
+    /// A bot's view (its first event's flag): counts only bot impressions and plays.
+    bot: bool,
     /// The previous event's `(kind, progress)`, for duplicates.
     prev: Option<(EventKind, u8)>,
     state: PlayState,
@@ -214,6 +241,7 @@ impl Default for ViewState {
             marked_through: NEVER,
             open_lo: NEVER,
             app: 0,
+            bot: false,
             prev: None,
             state: PlayState::Idle,
             position: 0,
@@ -263,7 +291,16 @@ impl ViewState {
         if !self.started {
             self.started = true;
             self.app = s.app;
+            self.bot = s.bot;
         }
+        if self.bot {
+            self.apply_started(s, ctx, &mut BotOnly(sink), sign)
+        } else {
+            self.apply_started(s, ctx, sink, sign)
+        }
+    }
+
+    fn apply_started<S: Sink + ?Sized>(&mut self, s: &Step, ctx: &Ctx, sink: &mut S, sign: i64) -> Class {
         let w = ctx.win(s.e);
         let mut add = |delta: Delta| sink.add(ctx.item, self.app, w, delta, sign);
         if self.prev == Some((s.kind, s.progress)) {
@@ -414,6 +451,9 @@ impl ViewState {
     /// left open is abandoned at `end`. Emitted with `sign`; the same call with the opposite
     /// sign retracts them exactly.
     pub(crate) fn tail<S: Sink + ?Sized>(&self, end: i64, closed: bool, ctx: &Ctx, sink: &mut S, sign: i64) {
+        if self.bot {
+            return; // activity and abandonment are human metrics
+        }
         let abandons = closed && self.left_open();
         // A window start is at or before `end` exactly when it is at or before end's window:
         // no division unless there is something to emit.
@@ -439,7 +479,7 @@ impl ViewState {
     /// Moves the tail from `(old_end, old_closed)` to `(new_end, new_closed)`, emitting only
     /// what differs (the windows between the two ends, and the abandonment if it changed).
     pub(crate) fn move_tail<S: Sink + ?Sized>(&self, old: (i64, bool), new: (i64, bool), ctx: &Ctx, sink: &mut S) {
-        if !self.is_playing() && !self.left_open() {
+        if self.bot || (!self.is_playing() && !self.left_open()) {
             return;
         }
         let abandoned = |(end, closed): (i64, bool)| (closed && self.left_open()).then(|| ctx.win(end));
@@ -497,7 +537,7 @@ mod tests {
     const CTX: Ctx = Ctx { item: 0, window_ms: 60_000 };
 
     fn step(kind: EventKind, progress: u8, e: i64) -> Step {
-        Step { kind, level: Level::Two, progress, e, app: 0, viewer: 9 }
+        Step { kind, level: Level::Two, progress, e, app: 0, viewer: 9, bot: false }
     }
 
     #[test]

@@ -102,6 +102,8 @@ impl Agg {
             Delta::Exit(p) => bump(&mut c.exits, p, sign),
             Delta::SeekFrom(p) => bump(&mut c.seek_from, p, sign),
             Delta::SeekTo(p) => bump(&mut c.seek_to, p, sign),
+            Delta::BotImpression => c.bot_impressions += sign,
+            Delta::BotPlay => c.bot_plays += sign,
         }
     }
 

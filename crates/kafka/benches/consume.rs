@@ -102,6 +102,7 @@ fn generate(n: usize) -> Vec<Vec<u8>> {
                 app_version: "4.1",
                 user_agent: "Acme/Web 4.1",
                 source: Source::Pingback,
+                bot: false,
             };
             out.push(pingback_event(&p, &ctx).encode_to_vec());
         }

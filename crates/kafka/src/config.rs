@@ -15,6 +15,9 @@ pub struct KafkaConfig {
     pub dead_letter_topic: String,
     /// The consumer group of the consumer role.
     pub group_id: String,
+    /// The compacted topic where collectors share the viewer-key salts (default
+    /// `engage.viewer-salts`; see [`crate::salts`]).
+    pub salts_topic: String,
     /// librdkafka properties applied last (they win), e.g. `security.protocol=SASL_SSL`.
     pub properties: Vec<(String, String)>,
 }
@@ -23,6 +26,8 @@ pub struct KafkaConfig {
 pub const DEFAULT_TOPIC: &str = "engage.raw.v1";
 /// The default consumer group.
 pub const DEFAULT_GROUP: &str = "engage-consumer";
+/// The default topic of the viewer-key salts.
+pub const DEFAULT_SALTS_TOPIC: &str = "engage.viewer-salts";
 
 impl KafkaConfig {
     /// Settings with the default topic names and group.
@@ -32,6 +37,7 @@ impl KafkaConfig {
             topic: DEFAULT_TOPIC.to_string(),
             dead_letter_topic: format!("{DEFAULT_TOPIC}.dlq"),
             group_id: DEFAULT_GROUP.to_string(),
+            salts_topic: DEFAULT_SALTS_TOPIC.to_string(),
             properties: Vec::new(),
         }
     }

@@ -7,6 +7,8 @@
 //! - [`consumer`]: the consumer group member: one [`engage_consumer::partition::PartitionState`]
 //!   per assigned partition, exact recovery from the store's checkpoints, dead letters.
 //! - [`source`]: the poll thread and rebalance handling behind the consumer.
+//! - [`salts`]: [`salts::KafkaSaltBook`], the viewer-key salts every collector shares, in a
+//!   compacted topic.
 //! - [`admin`]: topic creation (`engage create-topics`, tests).
 //! - [`config`]: connection settings shared by all clients, and librdkafka pass-through.
 //! - [`stats`]: librdkafka statistics exported as metrics.
@@ -25,6 +27,7 @@ pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod producer;
+pub mod salts;
 pub mod source;
 pub mod stats;
 

@@ -9,8 +9,10 @@
 //! family (`web/Chrome`), using woothee's user-agent database. The key is bounded in length so
 //! the dimension stays low-cardinality and safe as a label.
 
-/// Longest application key kept.
-pub const MAX_APP_KEY_LEN: usize = 64;
+use crate::ids::normalize_app;
+
+/// Longest application key kept (the rule is [`crate::ids::IdKind::App`]'s).
+pub const MAX_APP_KEY_LEN: usize = crate::ids::MAX_APP_CHARS;
 
 /// Product names of browser and engine tokens (`Mozilla/5.0`, `AppleWebKit/537.36`,
 /// `Chrome/120.0`, `Safari/537.36`, `Version/4.0`, `Mobile/15E148`, `Gecko/20100101`,
@@ -63,12 +65,12 @@ pub fn parse_app(user_agent: &str) -> AppInfo {
         && browser.name != "UNKNOWN"
         && browser.name != "Webview"
     {
-        return AppInfo { key: bounded(&format!("web/{}", browser.name)), version: bounded(browser.version) };
+        return AppInfo { key: normalize_app(&format!("web/{}", browser.name)), version: bounded(browser.version) };
     }
     // A generic `product/version (comment)` token.
     let first = ua.split_whitespace().next().unwrap_or(ua);
     let (product, version) = first.split_once('/').unwrap_or((first, ""));
-    AppInfo { key: bounded(product), version: bounded(version) }
+    AppInfo { key: normalize_app(product), version: bounded(version) }
 }
 
 /// The first `Vendor/Name Version` token pair (the form the specification prescribes) among
@@ -83,7 +85,7 @@ fn spec_form(ua: &str) -> Option<AppInfo> {
         let browser = BROWSER_PRODUCTS.iter().any(|b| b.eq_ignore_ascii_case(vendor));
         let versioned = version.chars().next().is_some_and(|c| c.is_ascii_digit());
         (is_word(vendor) && is_word(name) && !browser && versioned)
-            .then(|| AppInfo { key: bounded(head), version: bounded(version) })
+            .then(|| AppInfo { key: normalize_app(head), version: bounded(version) })
     })
 }
 
@@ -112,6 +114,7 @@ fn is_word(s: &str) -> bool {
         && !s.chars().any(|c| c.is_control() || matches!(c, '/' | '(' | ')' | ';' | ','))
 }
 
+/// A version, bounded like a key (it is a label in the stores, not a dimension).
 fn bounded(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(MAX_APP_KEY_LEN).collect()
 }

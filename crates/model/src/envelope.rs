@@ -104,6 +104,8 @@ pub struct Received<'a> {
     pub app_version: &'a str,
     pub user_agent: &'a str,
     pub source: Source,
+    /// The request's User-Agent is a bot's ([`crate::bot::is_bot`]).
+    pub bot: bool,
 }
 
 /// Builds the envelope of a validated pingback.
@@ -127,6 +129,7 @@ pub fn pingback_event(p: &Pingback, ctx: &Received<'_>) -> RawEvent {
         app: Some(App { key: ctx.app_key.into(), version: ctx.app_version.into(), user_agent: ctx.user_agent.into() }),
         ingested_at_ms: ctx.ingested_at_ms,
         prev_viewer_key: ctx.prev_viewer_key,
+        bot: ctx.bot,
         body: Some(Body::Pingback(PingbackBody {
             item: p.item.clone(),
             event: PingbackEvent::from(p.event) as i32,
@@ -157,6 +160,7 @@ pub fn rejected_event(received_at_ms: i64, route: &str, reason_code: &str, detai
         app: None,
         ingested_at_ms: received_at_ms,
         prev_viewer_key: 0,
+        bot: false,
         body: Some(Body::Rejected(Rejected {
             reason_code: reason_code.into(),
             reason: redact::detail(detail),
@@ -186,6 +190,7 @@ pub fn erasure_event(requested_at_ms: i64, erasure: Erasure) -> RawEvent {
         app: None,
         ingested_at_ms: requested_at_ms,
         prev_viewer_key: 0,
+        bot: false,
         body: Some(Body::Erasure(erasure)),
     }
 }
@@ -214,6 +219,7 @@ mod tests {
             app_version: "1",
             user_agent: "A/B 1",
             source: Source::Pingback,
+            bot: false,
         }
     }
 

@@ -14,16 +14,17 @@
 //! Unknown parameters are ignored (players add cache busters); a known parameter given twice is
 //! refused, since either value could be the intended one.
 
+use crate::ids::{self, IdKind};
 use crate::reject::RejectReason;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Longest query string accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = 4096;
-/// Longest item id accepted, in bytes.
-pub const MAX_ITEM_LEN: usize = 128;
-/// Longest `vid` accepted, in bytes.
-pub const MAX_VIEW_ID_LEN: usize = 128;
+/// Longest item id accepted, in bytes (the rule is [`crate::ids::IdKind::Item`]'s).
+pub const MAX_ITEM_LEN: usize = ids::MAX_ITEM_BYTES;
+/// Longest `vid` accepted, in bytes (the rule is [`crate::ids::IdKind::ViewId`]'s).
+pub const MAX_VIEW_ID_LEN: usize = ids::MAX_ITEM_BYTES;
 /// Longest `ua` accepted, in bytes.
 pub const MAX_UA_LEN: usize = 512;
 
@@ -205,7 +206,7 @@ impl RawParams {
     fn validate(self) -> Result<Pingback, PingbackError> {
         use RejectReason as R;
         let item = self.item.ok_or_else(|| PingbackError::new(R::MissingItem, "parameter `item` is required"))?;
-        check_id(&item, MAX_ITEM_LEN).map_err(|why| PingbackError::new(R::InvalidItem, format!("`item` {why}")))?;
+        check_id(IdKind::Item, "item", &item)?;
 
         let ts =
             self.ts.ok_or_else(|| PingbackError::new(R::MissingTs, "parameter `ts` (milliseconds) is required"))?;
@@ -274,26 +275,16 @@ impl RawParams {
         let ua = self.ua.filter(|ua| !ua.trim().is_empty());
 
         if let Some(vid) = &self.vid {
-            check_id(vid, MAX_VIEW_ID_LEN)
-                .map_err(|why| PingbackError::new(R::InvalidViewId, format!("`vid` {why}")))?;
+            check_id(IdKind::ViewId, "vid", vid)?;
         }
 
         Ok(Pingback { item, ts_ms, progress, event, level, ua, view_id: self.vid })
     }
 }
 
-/// Ids (items, view ids) are 1..=max bytes of ASCII letters, digits and `-_.:~@`.
-fn check_id(id: &str, max: usize) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if id.len() > max {
-        return Err(format!("is {} bytes, the limit is {max}", id.len()));
-    }
-    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:~@".contains(*c))) {
-        return Err(format!("contains {bad:?}; allowed are ASCII letters, digits and -_.:~@"));
-    }
-    Ok(())
+/// Items and view ids obey the one rule of their kind ([`crate::ids`]), as on every path.
+fn check_id(kind: IdKind, param: &str, value: &str) -> Result<(), PingbackError> {
+    ids::check(kind, value).map(|_| ()).map_err(|e| PingbackError::new(e.reason(), format!("`{param}` {e}")))
 }
 
 /// Parses plain ASCII digits (no sign, no spaces, no `+`), refusing overflow.

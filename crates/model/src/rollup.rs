@@ -55,6 +55,10 @@ pub struct VideoCounters {
     pub seek_from: Vec<i64>,
     /// `seek_to[p]`: seeks that landed at percent `p`.
     pub seek_to: Vec<i64>,
+    /// Impressions of bots' views ([`crate::bot`]): counted here, in no other field.
+    pub bot_impressions: i64,
+    /// Plays of bots' views: counted here, in no other field.
+    pub bot_plays: i64,
 }
 
 impl Default for VideoCounters {
@@ -87,6 +91,8 @@ impl VideoCounters {
             exits: Vec::new(),
             seek_from: Vec::new(),
             seek_to: Vec::new(),
+            bot_impressions: 0,
+            bot_plays: 0,
         }
     }
 
@@ -102,6 +108,8 @@ impl VideoCounters {
         self.orphans += other.orphans;
         self.abandons += other.abandons;
         self.active_views += other.active_views;
+        self.bot_impressions += other.bot_impressions;
+        self.bot_plays += other.bot_plays;
         add_into(&mut self.retention, &other.retention);
         add_into(&mut self.exits, &other.exits);
         add_into(&mut self.seek_from, &other.seek_from);
@@ -152,6 +160,8 @@ impl VideoCounters {
             self.orphans,
             self.abandons,
             self.active_views,
+            self.bot_impressions,
+            self.bot_plays,
         ];
         scalars.iter().all(|n| *n == 0)
             && [&self.retention, &self.exits, &self.seek_from, &self.seek_to].iter().all(|h| h.iter().all(|n| *n == 0))

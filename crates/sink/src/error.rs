@@ -6,8 +6,9 @@ use std::path::PathBuf;
 /// Everything a store operation can fail with. Messages say what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The directory holding the database could not be created.
-    #[error("cannot create the data directory {path}: {source}")]
+    /// The directory holding the database, or the database file itself, could not be created
+    /// or made private (0700 / 0600).
+    #[error("cannot create or make private {path}: {source}")]
     CreateDir { path: PathBuf, source: std::io::Error },
     /// The database file could not be opened or configured.
     #[error("cannot open the SQLite database {path}: {source}")]

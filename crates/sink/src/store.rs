@@ -390,6 +390,10 @@ pub struct ItemEngagement {
     pub exits: Vec<u64>,
     pub seek_from: Vec<u64>,
     pub seek_to: Vec<u64>,
+    /// Views of known crawlers, monitoring agents and headless browsers
+    /// (`engage_model::bot`): counted here, in no other field.
+    pub bot_impressions: u64,
+    pub bot_plays: u64,
     /// One point per window in the range, ordered by `window_start`.
     pub timeline: Vec<TimelinePoint>,
 }
@@ -427,6 +431,8 @@ impl ItemEngagement {
             exits: totals.exits,
             seek_from: totals.seek_from,
             seek_to: totals.seek_to,
+            bot_impressions: totals.bot_impressions,
+            bot_plays: totals.bot_plays,
             timeline,
         }
     }
@@ -450,6 +456,8 @@ pub struct UnsignedCounters {
     pub exits: Vec<u64>,
     pub seek_from: Vec<u64>,
     pub seek_to: Vec<u64>,
+    pub bot_impressions: u64,
+    pub bot_plays: u64,
 }
 
 /// A counter summed over generations as the API shows it (see [`UnsignedCounters`]).
@@ -476,6 +484,8 @@ impl From<&VideoCounters> for UnsignedCounters {
             exits: h(&c.exits),
             seek_from: h(&c.seek_from),
             seek_to: h(&c.seek_to),
+            bot_impressions: n(c.bot_impressions),
+            bot_plays: n(c.bot_plays),
         }
     }
 }
@@ -498,6 +508,9 @@ pub struct TimelinePoint {
     pub completions: u64,
     pub pauses: u64,
     pub active_views: u64,
+    /// Bots' views started and played in this window (in no other field).
+    pub bot_impressions: u64,
+    pub bot_plays: u64,
 }
 
 /// One row of `GET /api/v1/items`.

@@ -1,13 +1,12 @@
 //! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
 
 use super::*;
-use crate::test_support::{Capture, with_metrics};
+use crate::test_support::{Capture, keyer_around, with_metrics};
 use crate::{Collector, CollectorConfig};
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use engage_model::envelope::{Body as EvBody, RawEvent};
-use engage_model::viewer::ViewerKeyer;
 use prost::Message;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -30,7 +29,7 @@ fn config() -> CollectorConfig {
 }
 
 fn collector_with(publisher: Arc<Capture>, config: CollectorConfig) -> Collector {
-    Collector::new(publisher, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW))
+    Collector::new(publisher, keyer_around(NOW), config, Arc::new(|| NOW))
 }
 
 fn collector(publisher: Arc<Capture>) -> Collector {
@@ -122,7 +121,7 @@ async fn log_lines_become_the_same_events_as_live_pingbacks() {
 
     // The same viewer live (same IP and user agent, same day) has the same key.
     let live = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
-    let c = Collector::new(live.clone(), ViewerKeyer::new([1; 16]), CollectorConfig::default(), Arc::new(|| LOG_TS));
+    let c = Collector::new(live.clone(), keyer_around(NOW), CollectorConfig::default(), Arc::new(|| LOG_TS));
     let router = c.router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))));
     let uri = format!("/ping/dot.gif?item=X&ts={}&il=2&progress=30&event=update", LOG_TS - 2_000);
     let req = Request::get(uri).header(header::USER_AGENT, UA).body(Body::empty()).expect("request");
@@ -386,4 +385,18 @@ async fn a_kept_refusal_holds_neither_the_client_ip_nor_an_email() {
         "{}",
         r.input
     );
+}
+
+#[tokio::test]
+async fn a_log_lines_user_agent_flags_bots() {
+    let q = "item=X&ts=1&progress=0&event=firstplay";
+    let line = |ua: &str| {
+        format!(r#"192.0.2.7 - - [21/Nov/2026:14:00:00 +0000] "GET /ping/dot.gif?{q} HTTP/1.1" 200 43 "-" "{ua}""#)
+    };
+    let body = [line("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"), line(UA)].join("\n");
+    let p = Arc::new(Capture { max_batch: Some(BATCH_RECORDS), ..Capture::default() });
+    let (status, _, summary) = post_log(p.clone(), "ncsa", body.into_bytes(), None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let bots: Vec<bool> = events(&p).iter().map(|e| e.bot).collect();
+    assert_eq!(bots, [true, false]);
 }

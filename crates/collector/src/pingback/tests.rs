@@ -1,13 +1,12 @@
 //! Handler tests with an in-memory publisher (capturing, or failing for the 503 path).
 
 use super::*;
-use crate::test_support::Capture;
+use crate::test_support::{Capture, keyer_around};
 use crate::{Collector, CollectorConfig};
 use axum::body::{Body, to_bytes};
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use engage_model::envelope::{Body as EvBody, RawEvent};
-use engage_model::viewer::ViewerKeyer;
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -20,7 +19,7 @@ fn app(publisher: Arc<Capture>, trusted: &str) -> axum::Router {
 /// The collector with its clock stopped at `now`.
 fn app_at(publisher: Arc<Capture>, trusted: &str, now: i64) -> axum::Router {
     let config = CollectorConfig { trusted_proxies: vec![trusted.parse().expect("net")], ..Default::default() };
-    let c = Collector::new(publisher, ViewerKeyer::new([1; 16]), config, Arc::new(move || now));
+    let c = Collector::new(publisher, keyer_around(now), config, Arc::new(move || now));
     c.router().layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))))
 }
 
@@ -228,5 +227,25 @@ async fn hostile_queries_never_panic() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
         assert_eq!(body, TRANSPARENT_GIF);
         assert!(headers.contains_key("x-engage-error"), "{q}");
+    }
+}
+
+#[tokio::test]
+async fn the_request_user_agent_flags_bots_and_players_stay_human() {
+    let uri = format!("/ping/dot.gif?item=X&ts={NOW}&progress=0&event=firstplay&ua=Acme/Player%201.0");
+    for (ua, bot) in [
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0", true),
+        ("ExoPlayerLib/2.18.1", false),
+        ("AppleCoreMedia/1.0.0.21A329 (iPhone; U; CPU OS 17_0 like Mac OS X; en_us)", false),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0", false),
+    ] {
+        let p = Arc::new(Capture::default());
+        let (status, _, _) = get(app(p.clone(), "192.0.2.0/24"), &uri, &[("user-agent", ua)]).await;
+        assert_eq!(status, StatusCode::OK);
+        let evs = events(&p);
+        assert_eq!(evs[0].bot, bot, "{ua}");
+        // `ua` names the application, not the device: it never makes a bot human.
+        assert_eq!(evs[0].app.as_ref().map(|a| a.key.as_str()), Some("Acme/Player"));
     }
 }

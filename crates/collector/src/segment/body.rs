@@ -1,45 +1,21 @@
-//! Reading a Segment request: the write key (Basic auth or `writeKey`), the body with its
-//! size limit, and `Content-Encoding: gzip`.
-//!
-//! Decompression is bounded: at most `limit + 1` bytes are ever inflated, so a gzip bomb
-//! costs no more memory than an honest body at the limit.
+//! Reading a Segment request: the write key (Basic auth or `writeKey`), and the body with its
+//! size limit and `Content-Encoding`, decoded by [`engage_model::segment::body::decode_body`]
+//! (gzip inflated with a cap: a gzip bomb costs no more memory than an honest body).
 
 use super::error::SegmentError;
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use engage_model::reject::RejectReason;
-use std::io::Read;
+use engage_model::segment::body::decode_body;
 
 /// Reads the body, inflating it when gzipped, refusing it past `limit` bytes (413).
 pub(crate) async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, SegmentError> {
-    let too_large =
-        || SegmentError::new(RejectReason::PayloadTooLarge, "body", format!("is larger than {limit} bytes"));
     // A compressed body is (for any real payload) smaller than its content: the same bound holds.
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    let encoding = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("" | "identity") => Ok(raw.to_vec()),
-        Some("gzip" | "x-gzip") => {
-            let mut out = Vec::new();
-            let mut reader = flate2::read::MultiGzDecoder::new(raw.as_ref()).take(limit as u64 + 1);
-            reader.read_to_end(&mut out).map_err(|e| {
-                SegmentError::new(
-                    RejectReason::InvalidEncoding,
-                    "Content-Encoding",
-                    format!("gzip body does not inflate: {e}"),
-                )
-            })?;
-            if out.len() > limit {
-                return Err(too_large());
-            }
-            Ok(out)
-        }
-        Some(other) => Err(SegmentError::new(
-            RejectReason::InvalidEncoding,
-            "Content-Encoding",
-            format!("{:?} is not supported (gzip or none)", other.chars().take(32).collect::<String>()),
-        )),
-    }
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        SegmentError::new(RejectReason::PayloadTooLarge, "body", format!("is larger than {limit} bytes"))
+    })?;
+    let encoding = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?"));
+    Ok(decode_body(&raw, encoding, limit)?)
 }
 
 /// The write key of a request: the Basic-auth user name, if any.

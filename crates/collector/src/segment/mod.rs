@@ -46,9 +46,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
 use engage_model::redact::Excerpt;
+use engage_bus::PublishError;
 use engage_model::reject::RejectReason;
-use engage_model::segment::{CallType, MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message, parse_time};
+use engage_model::segment::body::{batch_items, batch_sent_at, parse_batch_item};
+use engage_model::segment::{CallType, MAX_BATCH_BYTES, MAX_EVENT_BYTES, parse_message};
 use error::SegmentError;
+use record::NotRecorded;
 use serde::Serialize;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -130,7 +133,8 @@ async fn single(c: Collector, call: CallType, peer: SocketAddr, headers: HeaderM
     let req = record::Request { peer, headers: &headers, received_at_ms, source: &source, batch_sent_at_ms: None };
     let rec = match record::accepted(&c, &msg, &bytes, &req) {
         Ok(rec) => rec,
-        Err(e) => return refuse(&c, route, received_at_ms, e, &bytes).await,
+        Err(NotRecorded::Refused(e)) => return refuse(&c, route, received_at_ms, e, &bytes).await,
+        Err(NotRecorded::NoSalt(e)) => return unavailable(PublishError::Unavailable(e.to_string()), 1),
     };
     match c.inner.publisher.publish(vec![rec]).await {
         Ok(()) => {
@@ -162,25 +166,15 @@ async fn batch(
     };
     let items = match batch_items(&mut value) {
         Ok(items) => items,
-        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e.into(), &bytes).await,
     };
     let calls = u32::try_from(items.len()).unwrap_or(u32::MAX);
     if let Some(resp) = over_rate(&c, BATCH_ROUTE, &source, calls, received_at_ms) {
         return resp;
     }
-    let batch_sent_at_ms = match value.get("sentAt") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match parse_time(s) {
-            Some(t) => Some(t),
-            None => {
-                let e = SegmentError::new(RejectReason::InvalidField, "sentAt", "is not an ISO 8601 time");
-                return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await;
-            }
-        },
-        Some(_) => {
-            let e = SegmentError::new(RejectReason::InvalidField, "sentAt", "must be an ISO 8601 time string");
-            return refuse(&c, BATCH_ROUTE, received_at_ms, e, &bytes).await;
-        }
+    let batch_sent_at_ms = match batch_sent_at(&value) {
+        Ok(t) => t,
+        Err(e) => return refuse(&c, BATCH_ROUTE, received_at_ms, e.into(), &bytes).await,
     };
     let req = record::Request { peer, headers: &headers, received_at_ms, source: &source, batch_sent_at_ms };
     let mut records = Vec::with_capacity(items.len());
@@ -189,16 +183,8 @@ async fn batch(
     let mut kept = 0usize;
     let mut no_consent = 0u64;
     for (index, item) in items.into_iter().enumerate() {
-        let item_bytes = serde_json::to_vec(&item).unwrap_or_default();
-        let parsed = if item_bytes.len() > MAX_EVENT_BYTES {
-            Err(SegmentError::new(
-                RejectReason::PayloadTooLarge,
-                "batch",
-                format!("item {index} is larger than {MAX_EVENT_BYTES} bytes"),
-            ))
-        } else {
-            parse_message(item, None).map_err(SegmentError::from)
-        };
+        let (item_bytes, parsed) = parse_batch_item(item, index);
+        let parsed = parsed.map_err(SegmentError::from);
         let parsed = match parsed {
             Ok(msg) if denies_consent(&msg, &c.inner.config.consent_categories) => {
                 no_consent += 1;
@@ -206,9 +192,17 @@ async fn batch(
             }
             other => other,
         };
-        match parsed.and_then(|msg| record::accepted(&c, &msg, &item_bytes, &req)) {
+        let recorded = match parsed {
+            Ok(msg) => record::accepted(&c, &msg, &item_bytes, &req),
+            Err(e) => Err(NotRecorded::Refused(e)),
+        };
+        match recorded {
             Ok(rec) => records.push(rec),
-            Err(e) => {
+            // Nothing of the batch was published yet: all of it is retried.
+            Err(NotRecorded::NoSalt(e)) => {
+                return unavailable(PublishError::Unavailable(e.to_string()), calls.into());
+            }
+            Err(NotRecorded::Refused(e)) => {
                 count_rejected(BATCH_ROUTE, e.reason);
                 let detail = format!("item {index}: `{}` {}", e.field, e.detail);
                 let excerpt = || Excerpt::of_json(&item_bytes);
@@ -242,18 +236,6 @@ async fn batch(
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
     success(rejected)
-}
-
-/// The batch's `batch` array, taken out of the body.
-fn batch_items(value: &mut Value) -> Result<Vec<Value>, SegmentError> {
-    let Value::Object(obj) = value else {
-        return Err(SegmentError::new(RejectReason::InvalidJson, "body", "must be a JSON object"));
-    };
-    match obj.remove("batch") {
-        None | Some(Value::Null) => Err(SegmentError::new(RejectReason::MissingField, "batch", "is required")),
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) => Err(SegmentError::new(RejectReason::InvalidField, "batch", "must be an array")),
-    }
 }
 
 /// The request's source: the source its write key (Basic-auth user, else `writeKey` in the

@@ -17,6 +17,7 @@ use engage_bus::Record;
 use engage_model::app::parse_app;
 use engage_model::segment::Message;
 use engage_model::segment::envelope::{AnalyticsReceived, analytics_event, generated_message_id};
+use engage_model::viewer::MissingSalt;
 use prost::Message as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -33,9 +34,24 @@ pub(crate) struct Request<'a> {
     pub(crate) batch_sent_at_ms: Option<i64>,
 }
 
+/// Why a valid call has no record.
+#[derive(Debug)]
+pub(crate) enum NotRecorded {
+    /// Refused (4xx, kept as a rejected input).
+    Refused(SegmentError),
+    /// Not now: no viewer-key salt for its day yet (503, the client retries).
+    NoSalt(MissingSalt),
+}
+
+impl From<SegmentError> for NotRecorded {
+    fn from(e: SegmentError) -> Self {
+        Self::Refused(e)
+    }
+}
+
 /// The record of an accepted call (`json` is the call as received, for a generated message
 /// id), or its refusal when its event time is outside the horizon.
-pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<'_>) -> Result<Record, SegmentError> {
+pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<'_>) -> Result<Record, NotRecorded> {
     let event_time_ms = msg.event_time(req.received_at_ms, req.batch_sent_at_ms);
     c.check_horizon(event_time_ms, req.received_at_ms).map_err(|outside| {
         SegmentError::new(outside.reason(), "timestamp", format!("(corrected by `sentAt` when given) {outside}"))
@@ -52,7 +68,7 @@ pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<
     };
     // The day of the event time, as for pingbacks: a call queued offline before midnight keys
     // like it would have live.
-    let keys = c.inner.keyer.keys_at(event_time_ms, ip, user_agent);
+    let keys = c.inner.keyer.keys_at(event_time_ms, ip, user_agent).map_err(NotRecorded::NoSalt)?;
     let app = parse_app(user_agent);
     let ctx = AnalyticsReceived {
         received_at_ms: req.received_at_ms,
@@ -64,6 +80,9 @@ pub(crate) fn accepted(c: &Collector, msg: &Message, json: &[u8], req: &Request<
         app_version: &app.version,
         user_agent,
         source: req.source,
+        // Only the agent the call describes: the header is the sending library's (a server
+        // SDK's `analytics-node/…` would make every call a bot's).
+        bot: msg.context_user_agent().is_some_and(engage_model::bot::is_bot),
     };
     let event = analytics_event(msg, &message_id, &ctx);
     let key = engage_model::segment::partition_key(msg, req.source);

@@ -2,12 +2,11 @@
 
 use super::*;
 use crate::CollectorConfig;
-use crate::test_support::{Capture, with_metrics};
+use crate::test_support::{Capture, keyer_around, with_metrics};
 use axum::body::to_bytes;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use engage_model::envelope::{AnalyticsType, Body as EvBody, RawEvent};
-use engage_model::viewer::ViewerKeyer;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use prost::Message;
@@ -25,7 +24,7 @@ fn app(p: Arc<Capture>, keys: Option<&[&str]>) -> Router {
         write_keys: keys.and_then(|k| crate::sources::WriteKeys::parse(k).expect("valid keys")),
         ..CollectorConfig::default()
     };
-    let c = Collector::new(p, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
+    let c = Collector::new(p, keyer_around(NOW), config, Arc::new(|| NOW));
     c.router().layer(MockConnectInfo(SocketAddr::from(([198, 51, 100, 7], 4000))))
 }
 
@@ -364,7 +363,7 @@ async fn preflight_and_unavailable_bus() {
 }
 
 fn app_with(p: Arc<Capture>, config: CollectorConfig) -> Router {
-    let c = Collector::new(p, ViewerKeyer::new([1; 16]), config, Arc::new(|| NOW));
+    let c = Collector::new(p, keyer_around(NOW), config, Arc::new(|| NOW));
     c.router().layer(MockConnectInfo(SocketAddr::from(([198, 51, 100, 7], 4000))))
 }
 
@@ -461,4 +460,34 @@ async fn a_call_whose_consent_denies_analytics_is_answered_ok_and_dropped() {
         .collect();
     assert_eq!(published, ["u2"], "only the call with consent");
     assert!(rejections(&p).is_empty(), "a consent drop keeps nothing");
+}
+
+#[tokio::test]
+async fn only_context_user_agent_classifies_a_call_as_a_bots() {
+    let call = |context_ua: Option<&str>| {
+        let mut body = json!({"userId": "u1", "event": "User Joined", "properties": {"session_id": "s1"},
+                              "messageId": "m1"});
+        if let Some(ua) = context_ua {
+            body["context"] = json!({"userAgent": ua});
+        }
+        json_body(body)
+    };
+    // A server-side SDK's own agent is in the list (`analytics-node/…`, `python-requests/…`):
+    // it never says who the call is about.
+    for (header_ua, context_ua, bot) in [
+        ("analytics-node/7.0.0", None, false),
+        (
+            "python-requests/2.31.0",
+            Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Firefox/121.0"),
+            false,
+        ),
+        ("Mozilla/5.0 (Windows NT 10.0) Chrome/120.0", Some("Mozilla/5.0 (compatible; Googlebot/2.1)"), true),
+        ("okhttp/4.12.0", Some("Vendor/App 1.2"), false),
+    ] {
+        let p = Arc::new(Capture::default());
+        let headers = [("content-type", "application/json"), ("user-agent", header_ua)];
+        let (status, _, _) = post(app(p.clone(), None), "/v1/track", &headers, call(context_ua)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(events(&p)[0].bot, bot, "{header_ua} / {context_ua:?}");
+    }
 }

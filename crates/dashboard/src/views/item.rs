@@ -44,7 +44,7 @@ pub(super) fn detail(out: &mut String, e: &ItemEngagement, apps: &[AppSummary], 
 }
 
 fn kpis(out: &mut String, e: &ItemEngagement) {
-    let rows: [(&str, &str, String); 8] = [
+    let rows: [(&str, &str, String); 9] = [
         ("impressions", "Impressions", count(e.impressions)),
         ("plays", "Plays", count(e.plays)),
         ("unique_viewers", "Unique viewers", count(e.unique_viewers)),
@@ -53,6 +53,8 @@ fn kpis(out: &mut String, e: &ItemEngagement) {
         ("avg_percent_watched", "Avg. watched", e.avg_percent_watched.map_or("—".into(), |p| format!("{p:.1}%"))),
         ("pauses", "Pauses", count(e.pauses)),
         ("abandons", "Abandoned", count(e.abandons)),
+        // Counted apart: in none of the figures above.
+        ("bot_plays", "Bot plays", count(e.bot_plays)),
     ];
     out.push_str(r#"<dl class="kpis">"#);
     for (key, label, value) in rows {

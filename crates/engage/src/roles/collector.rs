@@ -1,13 +1,14 @@
 //! `engage collector`: the edge role. Validates inputs and publishes them to Kafka; holds no
 //! state of its own, so it scales horizontally behind a load balancer.
 //!
-//! It refuses to start without what production needs: the brokers, the viewer-key secret
-//! every replica shares (else one viewer gets a different key per replica), and the Segment
-//! write keys (else anyone can write), unless `--allow-any-write-key` says that is intended.
+//! It refuses to start without what production needs: the brokers and the Segment write keys
+//! (else anyone can write), unless `--allow-any-write-key` says that is intended. The random
+//! daily salts of viewer keys are shared with the other replicas through the salts topic
+//! (see [`crate::salts`]), so one viewer gets one key whichever replica it reaches.
 //! Without `--log-tokens` it serves no CDN-log route: a forged log line invents viewers.
 
 use crate::cli::{CollectorArgs, KafkaArgs};
-use crate::{secret, telemetry};
+use crate::{salts, telemetry};
 use anyhow::{Context, bail};
 use clap::Args;
 use engage_collector::cdn_logs::access::LogAccess;
@@ -44,9 +45,6 @@ pub struct CollectorRoleArgs {
 
 pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
     let kafka = args.kafka.required()?;
-    let Some(secret_hex) = args.collector.viewer_secret.as_deref() else {
-        bail!("--viewer-secret / ENGAGE_VIEWER_SECRET is required: every collector replica must share it");
-    };
     let config = args.collector.collector_config(args.allowed_lateness_seconds)?;
     if matches!(config.log_access, LogAccess::Off) {
         tracing::warn!("no --log-tokens: POST /v1/cdn-logs is off (404) until log-shipper tokens are given");
@@ -56,7 +54,6 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
     }
     let auth = args.access.auth(crate::access::Role::Collector, args.listen)?;
     crate::access::check_collector_secrets(&args.collector)?;
-    let secret = secret::parse(secret_hex).context("--viewer-secret / ENGAGE_VIEWER_SECRET must be 32 hex digits")?;
     let metrics = telemetry::install_metrics()?;
     engage_kafka::stats::describe();
     let settings = ProducerSettings {
@@ -70,11 +67,15 @@ pub async fn run(args: CollectorRoleArgs) -> anyhow::Result<()> {
         Err(e) => tracing::error!(error = %e, "Kafka is not ready"),
     }
     args.collector.warn_deprecated();
-    let collector = Collector::new(Arc::new(publisher.clone()), ViewerKeyer::new(secret), config, system_clock());
+    let keyer = ViewerKeyer::default();
+    let collector = Collector::new(Arc::new(publisher.clone()), keyer.clone(), config, system_clock());
+    let keeper = salts::keep(salts::kafka_book(&kafka).await?, keyer, &collector).await;
     let (metrics_routes, _metrics_listener) = args.access.metrics(metrics, &auth).await?;
     let app = collector.router().merge(metrics_routes);
     let draining = collector.clone();
-    super::serve(args.listen, app, "collector", move || draining.start_draining()).await?;
+    let served = super::serve(args.listen, app, "collector", move || draining.start_draining()).await;
+    keeper.abort();
+    served?;
     // What was acknowledged is already durable; flush what is still in flight.
     if let Err(e) = publisher.flush(Duration::from_secs(10)).await {
         tracing::warn!(error = %e, "Kafka flush on shutdown incomplete");

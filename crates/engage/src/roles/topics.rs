@@ -1,4 +1,5 @@
-//! `engage create-topics`: the raw topic and its dead-letter topic, created idempotently.
+//! `engage create-topics`: the raw topic, its dead-letter topic and the compacted topic of the
+//! viewer-key salts, created idempotently.
 
 use crate::cli::KafkaArgs;
 use clap::Args;
@@ -19,5 +20,6 @@ pub async fn run(args: CreateTopicsArgs) -> anyhow::Result<()> {
     let config = args.kafka.required()?;
     let topics = [config.topic.as_str(), config.dead_letter_topic.as_str()];
     engage_kafka::admin::create_topics(&config, &topics, args.partitions, args.replication).await?;
+    engage_kafka::admin::create_salts_topic(&config, &config.salts_topic, args.replication).await?;
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! Tests of the window engine: the pingback spec's examples walked event by event
 //! ([`spec`]), disorder (reordering, lateness, clocks, midnight: [`disorder`]), windows and
-//! watermark behaviour ([`windows`]), and property tests on generated streams ([`props`],
-//! streams from [`stream`]).
+//! watermark behaviour ([`windows`]), bots' views counted apart ([`bots`]), and property
+//! tests on generated streams ([`props`], streams from [`stream`]).
 //!
 //! The harness ([`Sim`]) plays the consumer shell: it numbers records with positions,
 //! answers [`Outcome::NeedsArchive`] from an in-memory archive, and keeps what each flush
 //! emits the way a store does (a row replaces the row of its generation only with a version
 //! at least as new; the rows of a window sum).
 
+mod dimensions;
+mod bots;
 mod disorder;
 mod props;
 mod spec;
@@ -184,11 +186,18 @@ pub(super) struct Player {
     pub viewer: u64,
     pub vid: Option<&'static str>,
     pub level: Level,
+    /// The collector classified its user agent as a bot's.
+    pub bot: bool,
 }
 
 impl Player {
     pub fn new(item: &'static str, app: &'static str, viewer: u64) -> Self {
-        Self { item, app, viewer, vid: None, level: Level::Two }
+        Self { item, app, viewer, vid: None, level: Level::Two, bot: false }
+    }
+
+    pub fn bot(mut self) -> Self {
+        self.bot = true;
+        self
     }
 
     pub fn level1(mut self) -> Self {
@@ -220,6 +229,7 @@ impl Player {
             client_ts_ms: ts,
             event_time_ms: e,
             ingested_at_ms: e,
+            bot: self.bot,
         }
     }
 

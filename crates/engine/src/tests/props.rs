@@ -218,6 +218,8 @@ fn generated_streams_exercise_every_path() {
         ("abandons", c.abandons),
         ("active", c.active_views),
         ("seeks", c.seek_from.iter().sum()),
+        ("bot impressions", c.bot_impressions),
+        ("bot plays", c.bot_plays),
     ] {
         assert!(n > 0, "{name} never counted");
     }

@@ -54,6 +54,14 @@ pub(super) struct OwnedEvent {
     pub ts: i64,
     /// Edge time (the receipt).
     pub event_time_ms: i64,
+    /// Sent by a bot: every fifth viewer is one ([`bot_viewer`]), so view ids shared by a
+    /// bot and a person exercise the "first event decides" rule under reordering.
+    pub bot: bool,
+}
+
+/// Whether generated viewer `viewer` is a bot (the user agent is part of the viewer key).
+pub(super) fn bot_viewer(viewer: u64) -> bool {
+    viewer % 5 == 4
 }
 
 impl OwnedEvent {
@@ -70,6 +78,7 @@ impl OwnedEvent {
             client_ts_ms: self.ts,
             event_time_ms: self.event_time_ms,
             ingested_at_ms: self.event_time_ms,
+            bot: self.bot,
         }
     }
 }
@@ -230,6 +239,7 @@ pub(super) fn generate(shape: Shape) -> Vec<OwnedEvent> {
                 progress,
                 ts: t + skew,
                 event_time_ms: received,
+                bot: bot_viewer(viewer),
             };
             timed.push((received, timed.len(), ev));
             if rng.chance(shape.noise_percent) {
@@ -256,10 +266,14 @@ fn noise(rng: &mut Rng, viewers: u64, around: i64) -> OwnedEvent {
     let kind = rng.pick(&EventKind::ALL);
     let level = if rng.chance(50) { Level::One } else { Level::Two };
     let t = around + rng.range(-3 * MIN, 3 * MIN);
+    let item = format!("item{}", rng.next() % 6);
+    let app = rng.pick(&APPS);
+    let viewer = rng.next() % viewers;
     OwnedEvent {
-        item: format!("item{}", rng.next() % 6),
-        app: rng.pick(&APPS),
-        viewer: rng.next() % viewers,
+        item,
+        app,
+        viewer,
+        bot: bot_viewer(viewer),
         vid: rng.chance(10).then(|| format!("v{}", rng.next() % 1_000)),
         kind,
         level,

@@ -120,6 +120,7 @@ mod unattributed;
 mod tests;
 
 use super::{Engine, EngineConfig};
+use engage_model::dimension::{Dimension, Overflow};
 use engage_model::segment::CallType;
 use engage_model::segment::path::{CallObjects, JsonPath, first_id};
 use engage_model::segment::video::is_video_spec;
@@ -230,6 +231,10 @@ pub(super) struct Webinars {
     /// Unattributed webinar events, by UTC day (days since the epoch) of event time.
     buckets: BTreeMap<i64, Bucket>,
     pages: Pages,
+    /// Event types folded into `(other)` in windows gone final since the last take (a
+    /// metric, not state).
+    #[serde(skip)]
+    event_type_overflow: u64,
 }
 
 /// Event times are clamped to this (as in the video half) so window math stays in range.
@@ -287,6 +292,7 @@ impl Webinars {
             expired_until: BTreeSet::new(),
             buckets: BTreeMap::new(),
             pages: Pages::default(),
+            event_type_overflow: 0,
         }
     }
 
@@ -321,7 +327,7 @@ impl Webinars {
             self.settle();
             for (id, s) in &mut self.sessions {
                 if s.due(boundary) {
-                    s.flush(id, wm, old, &self.cfg, &mut self.pending);
+                    self.event_type_overflow += s.flush(id, wm, old, &self.cfg, &mut self.pending);
                 }
             }
             for (day, b) in &mut self.buckets {
@@ -359,6 +365,13 @@ impl Webinars {
         }
     }
 
+    /// Values recorded as `(other)` since the last call: page names, event types.
+    pub(super) fn take_overflow(&mut self) -> Overflow {
+        let mut out = self.pages.take_overflow();
+        out.add(Dimension::EventType, std::mem::take(&mut self.event_type_overflow));
+        out
+    }
+
     /// Whether nothing at all is held: no state, no rows waiting for a flush, no ids. A new
     /// state at the same watermark would write the same rows from here on.
     fn is_empty(&self) -> bool {
@@ -383,7 +396,8 @@ impl Webinars {
     fn evict_session(&mut self, id: &str, wm: i64) {
         let Some(mut s) = self.sessions.remove(id) else { return };
         // Its windows went final as the watermark crossed them; what is left is the summary.
-        s.flush(id, wm, rows::first_open_window(wm, &self.cfg), &self.cfg, &mut self.pending);
+        self.event_type_overflow +=
+            s.flush(id, wm, rows::first_open_window(wm, &self.cfg), &self.cfg, &mut self.pending);
         let Some(closing) = s.closing(self.cfg.timeout_ms) else { return };
         self.forget_marks(s.into_marks(), false);
         let c = &self.cfg;
@@ -588,7 +602,7 @@ impl Webinars {
         let done_before = rows::first_open_window(wm, &self.cfg);
         let mut emptied = Vec::new();
         for (id, s) in &mut self.sessions {
-            s.flush(id, wm, done_before, &self.cfg, &mut out);
+            self.event_type_overflow += s.flush(id, wm, done_before, &self.cfg, &mut out);
             if s.is_empty() {
                 emptied.push(id.clone());
             }

@@ -9,11 +9,18 @@
 //! opened, so a late backfill of many views of one window makes one row, not one per view.
 //! Each row is the full state of its generation: rewriting it is idempotent.
 //!
+//! Page names are a bounded dimension ([`engage_model::dimension`]): per (kind, window), the
+//! first [`engage_model::dimension::MAX_PAGE_NAMES_PER_WINDOW`] distinct names recorded
+//! while a generation of the window is held keep their names; views of any other name count
+//! under `(other)`. Which names keep theirs past the cap depends on arrival order; the total
+//! views do not.
+//!
 //! A generation leaves memory when the watermark reaches its time, as the watermark
 //! advances, not when the consumer flushes, so which generation a view lands in depends only
 //! on the records: a replay after a restart writes the same rows.
 
 use super::Config;
+use engage_model::dimension::{Dimension, DistinctCap, OTHER, Overflow};
 use engage_model::webinar::PageViewWindow;
 use serde::{Deserialize, Serialize};
 use std::collections::btree_map::Entry;
@@ -29,13 +36,26 @@ struct Generation {
 type Key = (String, String, i64);
 
 /// Page-view generations in memory, keyed by (kind, name, window start).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Pages {
     windows: BTreeMap<Key, Generation>,
     /// `(evict_at, key)` of every generation in memory.
     evictions: BTreeSet<(i64, Key)>,
     /// Rows of generations that left memory changed since the last flush.
     pending: Vec<PageViewWindow>,
+    /// Names admitted per (window, kind).
+    names: DistinctCap<String, String>,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Self {
+            windows: BTreeMap::new(),
+            evictions: BTreeSet::new(),
+            pending: Vec::new(),
+            names: DistinctCap::new(Dimension::PageName),
+        }
+    }
 }
 
 fn row((kind, name, start): &Key, g: &Generation, window_ms: i64) -> PageViewWindow {
@@ -56,8 +76,9 @@ impl Pages {
     /// record at `position`.
     pub(super) fn view(&mut self, kind: &str, name: &str, start: i64, position: u64, wm: i64, cfg: &Config) {
         let end = start.saturating_add(cfg.window_ms);
-        let key = (kind.to_owned(), name.to_owned(), start);
         let evict_at = end.max(wm).saturating_add(cfg.hold_ms);
+        let name = if self.names.admit(start, evict_at, kind.to_owned(), name) { name } else { OTHER };
+        let key = (kind.to_owned(), name.to_owned(), start);
         let g = match self.windows.entry(key) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
@@ -72,6 +93,7 @@ impl Pages {
     /// Lets go of the generations whose hold is over at watermark `wm` (their last changes
     /// wait for the next flush).
     pub(super) fn finalize(&mut self, wm: i64, window_ms: i64) {
+        self.names.expire(wm);
         while let Some((at, _)) = self.evictions.first()
             && *at <= wm
         {
@@ -105,7 +127,12 @@ impl Pages {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.names.is_empty()
+    }
+
+    /// Views recorded as `(other)` since the last call.
+    pub(super) fn take_overflow(&mut self) -> Overflow {
+        self.names.take_overflow()
     }
 
     /// Whether rows of generations that left memory wait for the next flush.

@@ -18,12 +18,17 @@
 //! - At equal times: start, join, stream on, engagement, activity, stream off, leave, end.
 //! - Streams are keyed by (`properties.id`, else the person) and `type`, and end the same way
 //!   (a "Stream Disabled", else the next end, else the last activity).
+//! - Engagement and stream types are a bounded dimension: a window keeps at most
+//!   [`MAX_EVENT_TYPES_PER_WINDOW`] of each, the largest (engagements by count, streams by
+//!   time; ties by name) and `(other)` adding up the rest; the summary is bounded the same
+//!   way. A function of the session's events, whatever their order.
 //! - A window exists when something happened or someone was present in it; presences of zero
 //!   length still count their attendee in their window.
 
 use super::identity::PersonId;
 use super::rows::{Rows, first_open_window};
 use super::{Config, MAX_ATTENDEES_PER_SESSION, MAX_MARKS_PER_SESSION, WebinarEventKind};
+use engage_model::dimension::{MAX_EVENT_TYPES_PER_WINDOW, fold_top};
 use engage_model::time::window_start;
 use engage_model::webinar::{SessionSummary, SessionWindowCounts};
 use serde::{Deserialize, Serialize};
@@ -134,6 +139,8 @@ pub(super) struct Computed {
     pub(super) summary: SessionSummary,
     /// Every presence and stream has its end (no open one).
     pub(super) decided: bool,
+    /// Window start → event types folded into `(other)` there.
+    pub(super) folded: BTreeMap<i64, u64>,
 }
 
 impl Session {
@@ -227,20 +234,31 @@ impl Session {
     }
 
     /// Recomputes if needed and emits what changed; windows before `done_before` are done
-    /// (see [`Rows::emit`]).
-    pub(super) fn flush(&mut self, id: &str, wm: i64, done_before: i64, cfg: &Config, out: &mut super::AnalyticsFlush) {
+    /// (see [`Rows::emit`]). Returns the event types folded into `(other)` in the windows
+    /// that went final now (each window is counted once, when it goes final).
+    pub(super) fn flush(
+        &mut self,
+        id: &str,
+        wm: i64,
+        done_before: i64,
+        cfg: &Config,
+        out: &mut super::AnalyticsFlush,
+    ) -> u64 {
         // Rows change with the marks, with the watermark while something is open, and when
         // an emitted window goes final.
         let open_from = first_open_window(wm, cfg);
         let moved = self.open && self.computed_at != Some(wm);
         if !self.dirty && !moved && !self.rows.goes_final(open_from) {
-            return;
+            return 0;
         }
         self.dirty = false;
         self.computed_at = Some(wm);
         let c = self.compute(wm, cfg);
         self.open = !c.decided;
-        self.rows.emit(id, &c.windows, c.summary, (done_before.min(open_from), open_from), cfg, out);
+        let going_final = done_before.min(open_from)..open_from;
+        let folded = c.folded.range(going_final.clone()).map(|(_, n)| n).sum();
+        self.rows.emit(id, &c.windows, c.summary, (going_final.start, open_from), cfg, out);
+        folded
     }
 
     /// The windows (start → counts) and summary at watermark `wm`.
@@ -401,6 +419,16 @@ impl Session {
             peak_all = peak_all.max(c.peak_concurrent);
         }
 
+        // Bounded dimensions: the most frequent event types of each window keep their names.
+        let mut folded = BTreeMap::new();
+        for (&w, c) in windows.iter_mut() {
+            let n = fold_top(&mut c.engagements, MAX_EVENT_TYPES_PER_WINDOW)
+                + fold_top(&mut c.stream_ms, MAX_EVENT_TYPES_PER_WINDOW);
+            if n > 0 {
+                folded.insert(w, n);
+            }
+        }
+
         let mut summary = SessionSummary {
             started_at_ms: marks.iter().find(|m| m.kind == MarkKind::Started).map(|m| m.t),
             ended_at_ms: ends.last().copied(),
@@ -418,6 +446,9 @@ impl Session {
                 *summary.stream_ms.entry(k.clone()).or_default() += v;
             }
         }
-        Computed { windows, summary, decided }
+        // Already counted in the windows: only bounded here.
+        fold_top(&mut summary.engagements, MAX_EVENT_TYPES_PER_WINDOW);
+        fold_top(&mut summary.stream_ms, MAX_EVENT_TYPES_PER_WINDOW);
+        Computed { windows, summary, decided, folded }
     }
 }

@@ -16,6 +16,7 @@
 
 use super::{AnalyticsEvent, AnalyticsFlush, AnalyticsOutcome, Config, Webinars};
 use crate::EngineConfig;
+use engage_model::dimension::Overflow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,11 +39,14 @@ pub(crate) struct Tenants {
     cfg: Config,
     watermark: Option<i64>,
     by_source: BTreeMap<String, Webinars>,
+    /// Overflow counts of sources dropped since the last take (a metric, not state).
+    #[serde(skip)]
+    overflow: Overflow,
 }
 
 impl Tenants {
     pub(crate) fn new(config: &EngineConfig) -> Self {
-        Self { cfg: Config::new(config), watermark: None, by_source: BTreeMap::new() }
+        Self { cfg: Config::new(config), watermark: None, by_source: BTreeMap::new(), overflow: Overflow::default() }
     }
 
     /// Moves every source's watermark (see [`Webinars::finalize`]), and drops sources whose
@@ -57,7 +61,14 @@ impl Tenants {
         for w in self.by_source.values_mut() {
             w.finalize(watermark);
         }
-        self.by_source.retain(|_, w| !w.is_empty());
+        let overflow = &mut self.overflow;
+        self.by_source.retain(|_, w| {
+            let keep = !w.is_empty();
+            if !keep {
+                overflow.merge(w.take_overflow());
+            }
+            keep
+        });
     }
 
     /// Applies one event to its source's state.
@@ -106,6 +117,15 @@ impl Tenants {
             Some(w) => w.erase(ids),
             None => Erased::default(),
         }
+    }
+
+    /// Values recorded as `(other)` since the last call, over all sources.
+    pub(crate) fn take_overflow(&mut self) -> Overflow {
+        let mut out = std::mem::take(&mut self.overflow);
+        for w in self.by_source.values_mut() {
+            out.merge(w.take_overflow());
+        }
+        out
     }
 
     /// Sessions and `no_session` days in memory, over all sources.

@@ -54,6 +54,9 @@ pub struct AnalyticsReceived<'a> {
     pub user_agent: &'a str,
     /// Its source (the name its write key has): part of the event id.
     pub source: &'a str,
+    /// `context.userAgent` is a bot's ([`crate::bot::is_bot`]); never the sending library's
+    /// own User-Agent.
+    pub bot: bool,
 }
 
 /// A message id derived from the call's JSON (32 hex digits): identical bodies, identical ids.
@@ -77,6 +80,7 @@ pub fn analytics_event(m: &Message, message_id: &str, ctx: &AnalyticsReceived<'_
         app: Some(App { key: ctx.app_key.into(), version: ctx.app_version.into(), user_agent: ctx.user_agent.into() }),
         ingested_at_ms: ctx.ingested_at_ms,
         prev_viewer_key: ctx.prev_viewer_key,
+        bot: ctx.bot,
         body: Some(Body::Analytics(AnalyticsBody {
             r#type: AnalyticsType::from(m.call) as i32,
             user_id: m.user_id.clone().unwrap_or_default(),

@@ -4,16 +4,21 @@
 //! `screen`, `group` and `alias` calls, one per request or many in a `batch`. This module
 //! checks one call against the spec (which fields are required, which types they must have),
 //! corrects its time for the client's clock ([`Message::event_time`]) and builds its
-//! [`crate::envelope::RawEvent`] ([`envelope`]). No I/O: the collector does HTTP, write keys,
-//! gzip and size limits, and calls this.
+//! [`crate::envelope::RawEvent`] ([`envelope`]). No I/O: the collector does HTTP and write
+//! keys, and calls this.
 //!
 //! # Layout
 //! - `mod.rs`: the call types, [`Message`], [`parse_message`] and its errors.
+//! - [`body`]: the request body: gzip and size limits, the batch array, one batch item.
 //! - [`envelope`]: a validated message → the `Analytics` body of the wire envelope.
 //! - [`path`]: dotted JSON paths into a call (where the webinar session id is).
 //! - [`video`]: the Video Spec bridge (video track events → pingback events).
+//! - `identifiers`: asset ids, playback session ids, page names and event types checked by
+//!   their rule ([`crate::ids`]), as on every other path.
 
+pub mod body;
 pub mod envelope;
+mod identifiers;
 pub mod path;
 pub mod video;
 
@@ -184,7 +189,7 @@ pub fn parse_message(value: Value, call: Option<CallType>) -> Result<Message, Me
         Some(t) => Some(t),
         None => time_field(&obj, "originalTimestamp")?,
     };
-    Ok(Message {
+    let mut message = Message {
         call,
         user_id,
         anonymous_id,
@@ -199,7 +204,9 @@ pub fn parse_message(value: Value, call: Option<CallType>) -> Result<Message, Me
         group_id,
         previous_id,
         write_key: string_field(&obj, "writeKey")?,
-    })
+    };
+    identifiers::check_identifiers(&mut message)?;
+    Ok(message)
 }
 
 /// Parses an ISO 8601 / RFC 3339 time (`2024-05-01T12:00:00.123Z`, `...+02:00`); a time

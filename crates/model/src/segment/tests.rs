@@ -107,6 +107,7 @@ fn envelope_drops_the_ip_and_ids_are_deterministic() {
         app_version: "2",
         user_agent: "analytics-python/2",
         source: "key1",
+        bot: false,
     };
     let ev = analytics_event(&m, "m1", &ctx);
     let decoded = RawEvent::decode(ev.encode_to_vec().as_slice()).expect("decodes");

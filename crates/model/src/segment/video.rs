@@ -35,6 +35,12 @@
 //! completion. A second content pod's `Video Content Started` repeats the view's `firstplay`:
 //! the engine counts it as a duplicate, and the position carries on from the first pod's end.
 //!
+//! Identifiers: every asset id is an item id and the playback `session_id` a view id; both
+//! obey their rule ([`crate::ids`]) exactly as a pingback's `item` and `vid` do. A Video Spec
+//! event naming an invalid one is [`VideoSpecError::InvalidId`]: the collector refuses it
+//! (with the same reason a pingback gets), so an item that could never be sent as a pingback,
+//! or asked for through the API, never reaches the rollups by this path either.
+//!
 //! Positions: content events carry the asset's position; Segment defines a playback event's
 //! `position` and `total_length` over the whole playback, ads seen included, so their percent
 //! matches the asset's only for a single asset without ads. They are used as given for
@@ -42,6 +48,7 @@
 //! heartbeat brings the view back to the content position. Ads never move the position: Ad
 //! events map to nothing.
 
+use crate::ids::{self, IdError, IdKind};
 use crate::pingback::EventKind;
 use serde_json::{Map, Value};
 
@@ -69,6 +76,17 @@ pub enum VideoSpecError {
     MissingContentAsset,
     #[error("`position` and a positive `total_length` are required")]
     MissingPosition,
+    /// An asset id or playback session id that breaks its rule: refused, not kept unbridged.
+    #[error("`{field}` {error}")]
+    InvalidId { field: &'static str, error: IdError },
+}
+
+/// `value` (of `field`) when it obeys the rule of `kind`.
+fn checked(kind: IdKind, field: &'static str, value: String) -> Result<String, VideoSpecError> {
+    match ids::check(kind, &value) {
+        Ok(_) => Ok(value),
+        Err(error) => Err(VideoSpecError::InvalidId { field, error }),
+    }
 }
 
 /// What a recognized event name becomes.
@@ -162,7 +180,7 @@ fn percent((pos, total): (f64, f64)) -> u8 {
 }
 
 fn bridge(m: Mapping, p: &Map<String, Value>) -> Result<Vec<VideoSpecEvent>, VideoSpecError> {
-    let session = text(p.get("session_id"));
+    let session = text(p.get("session_id")).map(|s| checked(IdKind::ViewId, "properties.session_id", s)).transpose()?;
     let event = |item: String, kind: EventKind, progress: u8| VideoSpecEvent {
         view_id: session.as_ref().map(|s| format!("{s}/{item}")),
         item,
@@ -176,18 +194,23 @@ fn bridge(m: Mapping, p: &Map<String, Value>) -> Result<Vec<VideoSpecEvent>, Vid
             if assets.is_empty() {
                 return Err(VideoSpecError::MissingAsset);
             }
-            Ok(assets.into_iter().map(|a| event(a, EventKind::Initialized, 0)).collect())
+            let listed = matches!(p.get("content_asset_ids"), Some(Value::Array(a)) if !a.is_empty());
+            let field = if listed { "properties.content_asset_ids" } else { "properties.content_asset_id" };
+            assets.into_iter().map(|a| Ok(event(checked(IdKind::Item, field, a)?, EventKind::Initialized, 0))).collect()
         }
         Mapping::PlaybackCompleted => {
             // The asset playing when the playback completed: the singular form, else the last
             // of a playlist.
             let asset = text(p.get("content_asset_id")).or_else(|| playback_assets(p).pop());
-            Ok(vec![event(asset.ok_or(VideoSpecError::MissingAsset)?, EventKind::Stop, 100)])
+            let asset =
+                checked(IdKind::Item, "properties.content_asset_id", asset.ok_or(VideoSpecError::MissingAsset)?)?;
+            Ok(vec![event(asset, EventKind::Stop, 100)])
         }
         Mapping::Playback(kind) => {
             let asset = text(p.get("content_asset_id"))
                 .or_else(|| playback_assets(p).pop())
                 .ok_or(VideoSpecError::MissingAsset)?;
+            let asset = checked(IdKind::Item, "properties.content_asset_id", asset)?;
             let at = match kind {
                 EventKind::Seekto => position(p, "position").or_else(|| position(p, "seek_position")),
                 _ => position(p, "position"),
@@ -196,6 +219,7 @@ fn bridge(m: Mapping, p: &Map<String, Value>) -> Result<Vec<VideoSpecEvent>, Vid
         }
         Mapping::Content(kind) => {
             let asset = text(p.get("asset_id")).ok_or(VideoSpecError::MissingContentAsset)?;
+            let asset = checked(IdKind::Item, "properties.asset_id", asset)?;
             let at = position(p, "position");
             let ended = at.is_some_and(|(pos, total)| pos >= total - COMPLETION_TOLERANCE_SECONDS);
             Ok(vec![match (kind, at) {

@@ -70,15 +70,16 @@ impl ClickHouseStore {
         let present = present(&filter);
         let sql = format!(
             "SELECT starts, ends, impressions, plays, engaged_plays, completions, pauses, duplicates,
-                    ignored, orphans, abandons, active_views, retention, exits, seek_from, seek_to,
-                    viewer_starts, viewer_counts, unique_viewers, {FINAL_BEFORE} AS final_before
+                    ignored, orphans, abandons, active_views, bot_impressions, bot_plays,
+                    retention, exits, seek_from, seek_to, viewer_starts, viewer_counts, unique_viewers, {FINAL_BEFORE} AS final_before
              FROM
              (
                  SELECT groupArray(w_start) AS starts, groupArray(w_end) AS ends,
                         groupArray(i) AS impressions, groupArray(p) AS plays, groupArray(ep) AS engaged_plays,
                         groupArray(c) AS completions, groupArray(pa) AS pauses, groupArray(d) AS duplicates,
                         groupArray(ig) AS ignored, groupArray(o) AS orphans, groupArray(ab) AS abandons,
-                        groupArray(av) AS active_views,
+                        groupArray(av) AS active_views, groupArray(bi) AS bot_impressions,
+                        groupArray(bp) AS bot_plays,
                         sumForEach(r) AS retention, sumForEach(e) AS exits, sumForEach(sf) AS seek_from,
                         sumForEach(st) AS seek_to
                  FROM
@@ -86,7 +87,8 @@ impl ClickHouseStore {
                      SELECT toUnixTimestamp64Milli(window_start) AS w_start, toUnixTimestamp64Milli(max(window_end)) AS w_end,
                             sum(impressions) AS i, sum(plays) AS p, sum(engaged_plays) AS ep,
                             sum(completions) AS c, sum(pauses) AS pa, sum(duplicates) AS d, sum(ignored) AS ig,
-                            sum(orphans) AS o, sum(abandons) AS ab, sum(active_views) AS av, sumForEach(retention) AS r,
+                            sum(orphans) AS o, sum(abandons) AS ab, sum(active_views) AS av,
+                            sum(bot_impressions) AS bi, sum(bot_plays) AS bp, sumForEach(retention) AS r,
                             sumForEach(exits) AS e, sumForEach(seek_from) AS sf, sumForEach(seek_to) AS st
                      FROM video_window_rows FINAL WHERE {filter} GROUP BY window_start
                  )
@@ -128,6 +130,8 @@ impl ClickHouseStore {
             r.orphans.len(),
             r.abandons.len(),
             r.active_views.len(),
+            r.bot_impressions.len(),
+            r.bot_plays.len(),
         ];
         if lengths.iter().any(|&l| l != n) || r.viewer_counts.len() != r.viewer_starts.len() {
             return Err(StoreError::Corrupt { what: "timeline", detail: format!("{n} windows, columns {lengths:?}") });
@@ -149,6 +153,8 @@ impl ClickHouseStore {
                 totals.orphans += r.orphans[k];
                 totals.abandons += r.abandons[k];
                 totals.active_views += r.active_views[k];
+                totals.bot_impressions += r.bot_impressions[k];
+                totals.bot_plays += r.bot_plays[k];
                 TimelinePoint {
                     window_start: r.starts[k],
                     window_end: r.ends[k],
@@ -160,6 +166,8 @@ impl ClickHouseStore {
                     completions: clamp_count(r.completions[k]),
                     pauses: clamp_count(r.pauses[k]),
                     active_views: clamp_count(r.active_views[k]),
+                    bot_impressions: clamp_count(r.bot_impressions[k]),
+                    bot_plays: clamp_count(r.bot_plays[k]),
                 }
             })
             .collect();

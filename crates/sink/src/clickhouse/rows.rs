@@ -35,6 +35,8 @@ pub(super) struct VideoWindowRow<'a> {
     pub seek_from: &'a [i64],
     pub seek_to: &'a [i64],
     pub version: u64,
+    pub bot_impressions: i64,
+    pub bot_plays: i64,
 }
 
 impl<'a> VideoWindowRow<'a> {
@@ -62,6 +64,8 @@ impl<'a> VideoWindowRow<'a> {
             seek_from: &c.seek_from,
             seek_to: &c.seek_to,
             version,
+            bot_impressions: c.bot_impressions,
+            bot_plays: c.bot_plays,
         }
     }
 }
@@ -357,6 +361,8 @@ pub(super) struct ItemDbRow {
     pub orphans: Vec<i64>,
     pub abandons: Vec<i64>,
     pub active_views: Vec<i64>,
+    pub bot_impressions: Vec<i64>,
+    pub bot_plays: Vec<i64>,
     pub retention: Vec<i64>,
     pub exits: Vec<i64>,
     pub seek_from: Vec<i64>,

@@ -48,6 +48,7 @@ use clickhouse::Client;
 
 mod v3;
 mod v4;
+mod v5;
 
 /// One schema version: statements run in order, each idempotent on its own.
 #[derive(Debug)]
@@ -63,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "analyst views", statements: V2_VIEWS },
     Migration { version: 3, name: "generations", statements: v3::V3_GENERATIONS },
     Migration { version: 4, name: "sources", statements: v4::V4_SOURCES },
+    Migration { version: 5, name: "bots", statements: v5::V5_BOTS },
 ];
 
 /// The schema version this build reads and writes.

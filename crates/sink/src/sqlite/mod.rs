@@ -16,6 +16,7 @@
 mod analytics;
 mod archive;
 pub(crate) mod codec;
+mod private;
 pub mod schema;
 
 mod read;
@@ -72,9 +73,7 @@ impl SqliteStore {
     /// configures it and applies pending migrations. Blocking: call it at start-up or
     /// from a blocking context.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
-        }
+        private::prepare(path).map_err(|(path, source)| StoreError::CreateDir { path, source })?;
         let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
         let mut writer = Connection::open(path).map_err(open_err)?;
         schema::configure_writer(&writer).map_err(open_err)?;

@@ -52,6 +52,8 @@ struct PointSums {
     completions: i64,
     pauses: i64,
     active_views: i64,
+    bot_impressions: i64,
+    bot_plays: i64,
 }
 
 impl PointSums {
@@ -63,6 +65,8 @@ impl PointSums {
         self.completions += c.completions;
         self.pauses += c.pauses;
         self.active_views += c.active_views;
+        self.bot_impressions += c.bot_impressions;
+        self.bot_plays += c.bot_plays;
     }
 
     fn into_point(self, final_before: Option<i64>, unique_viewers: u64) -> TimelinePoint {
@@ -77,6 +81,8 @@ impl PointSums {
             completions: clamp_count(self.completions),
             pauses: clamp_count(self.pauses),
             active_views: clamp_count(self.active_views),
+            bot_impressions: clamp_count(self.bot_impressions),
+            bot_plays: clamp_count(self.bot_plays),
         }
     }
 }
@@ -114,6 +120,8 @@ pub(crate) fn item_engagement(conn: &mut Connection, q: &ItemQuery) -> Result<It
                         completions: 0,
                         pauses: 0,
                         active_views: 0,
+                        bot_impressions: 0,
+                        bot_plays: 0,
                     };
                     point.add(end, &c);
                     points.push(point);
@@ -269,7 +277,8 @@ pub(crate) fn checkpoint(conn: &Connection, partition: i32) -> Result<Option<Che
 
 /// Column order `read_counters` expects.
 const COUNTER_COLUMNS: &str = "impressions, plays, engaged_plays, completions, pauses, duplicates, ignored, \
-                               orphans, abandons, active_views, retention, exits, seek_from, seek_to";
+                               orphans, abandons, active_views, retention, exits, seek_from, seek_to, \
+                               bot_impressions, bot_plays";
 
 /// Decodes the [`COUNTER_COLUMNS`] starting at column `at`.
 fn read_counters(row: &Row<'_>, at: usize) -> Result<VideoCounters, StoreError> {
@@ -296,6 +305,8 @@ fn read_counters(row: &Row<'_>, at: usize) -> Result<VideoCounters, StoreError> 
         exits: counts(11, "exits", PERCENT_POSITIONS)?,
         seek_from: counts(12, "seek_from", PERCENT_POSITIONS)?,
         seek_to: counts(13, "seek_to", PERCENT_POSITIONS)?,
+        bot_impressions: n(14, "bot_impressions")?,
+        bot_plays: n(15, "bot_plays")?,
     })
 }
 

@@ -66,6 +66,11 @@
 //! `source` leads the keys of `session_windows`, `session_summaries`, `page_view_rows` and
 //! `user_traits`, and is a column of `analytics_events`; rows written before it have source
 //! "" (which source sent them was not kept).
+//!
+//! # Version 6: bots counted apart
+//! `bot_impressions` and `bot_plays` on `video_window_rows` (signed, like every counter):
+//! bots' views, which count in no other column. Rows written before are 0 (bots were then
+//! counted as people).
 
 use crate::error::{SqlContext, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
@@ -76,7 +81,7 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Every migration, in order; migration `i` brings the schema to version `i + 1` (public so
 /// tests can build a database of an older version and check what migrating it keeps).
-pub const MIGRATIONS: &[&str] = &[V1, super::analytics::V2, V3, V4, super::analytics::V5];
+pub const MIGRATIONS: &[&str] = &[V1, super::analytics::V2, V3, V4, super::analytics::V5, V6];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -223,6 +228,11 @@ CREATE TABLE archived_states (
     PRIMARY KEY (partition_id, key, version)
 );
 CREATE INDEX archived_states_by_expiry ON archived_states (partition_id, expires_at);
+";
+
+const V6: &str = "
+ALTER TABLE video_window_rows ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE video_window_rows ADD COLUMN bot_plays INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// Settings of the writer connection: WAL (readers never wait for the writer), NORMAL

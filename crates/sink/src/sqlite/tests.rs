@@ -63,6 +63,7 @@ async fn commit_and_read_back_exact_numbers() {
     let c = &mut w.counters;
     (c.impressions, c.engaged_plays, c.completions, c.pauses) = (5, 3, 1, 7);
     (c.duplicates, c.ignored, c.abandons, c.active_views, c.orphans) = (2, 6, 1, 3, 4);
+    (c.bot_impressions, c.bot_plays) = (9, 8);
     c.retention[0] = 3;
     c.retention[1] = 2;
     c.retention[99] = 1;
@@ -79,6 +80,7 @@ async fn commit_and_read_back_exact_numbers() {
     assert_eq!((e.impressions, e.plays, e.engaged_plays, e.unique_viewers), (5, 4, 3, 3));
     assert_eq!((e.completions, e.pauses, e.duplicates, e.ignored, e.abandons), (1, 7, 2, 6, 1));
     assert_eq!(e.orphan_events, 4);
+    assert_eq!((e.bot_impressions, e.bot_plays), (9, 8));
     assert_eq!(e.play_rate, Some(0.8));
     assert_eq!(e.completion_rate, Some(1.0 / 3.0));
     assert_eq!(e.avg_percent_watched, Some(2.0));
@@ -100,6 +102,8 @@ async fn commit_and_read_back_exact_numbers() {
             completions: 1,
             pauses: 7,
             active_views: 3,
+            bot_impressions: 9,
+            bot_plays: 8,
         }]
     );
 
@@ -107,6 +111,7 @@ async fn commit_and_read_back_exact_numbers() {
     assert_eq!(json["app"], serde_json::Value::Null);
     assert_eq!(json["timeline"][0]["final"], true);
     assert_eq!(json["orphan_events"], 4);
+    assert_eq!((json["bot_impressions"].as_u64(), json["timeline"][0]["bot_plays"].as_u64()), (Some(9), Some(8)));
 }
 
 #[tokio::test]

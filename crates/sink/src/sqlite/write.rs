@@ -19,8 +19,8 @@ const UPSERT_WINDOW: &str = "
 INSERT INTO video_window_rows (
     item, app, window_start, partition_id, generation, window_end,
     impressions, plays, engaged_plays, completions, pauses, duplicates, ignored, orphans, abandons, active_views,
-    retention, exits, seek_from, seek_to, version
-) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+    retention, exits, seek_from, seek_to, version, bot_impressions, bot_plays
+) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
 ON CONFLICT (item, window_start, app, partition_id, generation) DO UPDATE SET
     window_end = excluded.window_end,
     impressions = excluded.impressions,
@@ -37,7 +37,9 @@ ON CONFLICT (item, window_start, app, partition_id, generation) DO UPDATE SET
     exits = excluded.exits,
     seek_from = excluded.seek_from,
     seek_to = excluded.seek_to,
-    version = excluded.version
+    version = excluded.version,
+    bot_impressions = excluded.bot_impressions,
+    bot_plays = excluded.bot_plays
 WHERE excluded.version >= video_window_rows.version";
 
 const UPSERT_WEIGHT: &str = "
@@ -142,6 +144,8 @@ fn write_windows(tx: &Transaction<'_>, batch: &CommitBatch, version: i64) -> Res
                 encode_counts(&c.seek_from),
                 encode_counts(&c.seek_to),
                 version,
+                c.bot_impressions,
+                c.bot_plays,
             ])
             .ctx("upsert a video window")?;
         for &(viewer, weight) in &w.viewers {

@@ -100,6 +100,9 @@ impl VideoState {
             add(&mut c.orphans, &mut total.orphans, rng.i64(0..2));
             add(&mut c.abandons, &mut total.abandons, rng.i64(0..2));
             add(&mut c.active_views, &mut total.active_views, rng.i64(0..3));
+            // Bots from the same draw (no new one, so the stream of draws stays the same).
+            add(&mut c.bot_impressions, &mut total.bot_impressions, (plays + 1) % 3);
+            add(&mut c.bot_plays, &mut total.bot_plays, plays / 2);
             for _ in 0..rng.usize(0..6) {
                 let (r, e) = (rng.usize(..RETENTION_SEGMENTS), rng.usize(..PERCENT_POSITIONS));
                 let (f, t) = (rng.usize(..PERCENT_POSITIONS), rng.usize(..PERCENT_POSITIONS));

@@ -152,6 +152,8 @@ pub fn as_new_batch() -> Arc<CommitBatch> {
                     exits: signed(&w.exits),
                     seek_from: signed(&w.seek_from),
                     seek_to: signed(&w.seek_to),
+                    bot_impressions: 0,
+                    bot_plays: 0,
                 },
                 viewers: old_viewers()
                     .into_iter()

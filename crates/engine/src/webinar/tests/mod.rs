@@ -7,6 +7,7 @@
 //! - `props.rs`: any order of arrival, any flushes, snapshot and restore give the same rows.
 
 mod attribution;
+mod dimensions;
 mod identity;
 mod lifecycle;
 mod presence;
