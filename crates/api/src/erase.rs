@@ -177,7 +177,7 @@ mod tests {
     }
 
     async fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-        let store = SqliteStore::open(&dir.join("s.db")).unwrap();
+        let store = SqliteStore::open(&dir.join("s.db")).unwrap().with_raw_ttl_days(0); // fixtures from 2024
         let traits = |source: &str| UserTraits {
             source: source.into(),
             user_key: "u42".into(),

@@ -51,7 +51,7 @@ async fn fixture() -> (tempfile::TempDir, Router) {
 /// The same, behind `auth`.
 pub(crate) async fn fixture_with(auth: crate::Auth) -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("engage.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("engage.db")).unwrap().with_raw_ttl_days(0); // fixtures from 2024
     let mut acme = window("v1", "Acme/Player", T0, 4, &[1, 2, 3]);
     acme.counters.completions = 2;
     acme.counters.pauses = 3;

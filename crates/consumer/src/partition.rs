@@ -409,8 +409,15 @@ impl PartitionState {
                 self.rejected.push(row);
                 None
             }
-            Decoded::Undecodable(row) => {
+            Decoded::Undecodable(mut row) => {
                 self.stats.undecodable += 1;
+                // Garbage has no time of its own: it is kept from when it was read, so the raw
+                // TTL (counted from the receive time) does not delete it at once.
+                if row.received_at_ms <= 0 {
+                    row.received_at_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                }
                 let reason = row.reason.clone();
                 self.rejected.push(row);
                 Some(reason)

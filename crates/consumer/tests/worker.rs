@@ -64,7 +64,7 @@ fn config() -> WorkerConfig {
 
 fn open(dir: &std::path::Path) -> (EmbeddedLog, SqliteStore) {
     let log = EmbeddedLog::open(&dir.join("bus.sqlite3"), EmbeddedLogConfig::default()).expect("log");
-    (log, SqliteStore::open(&dir.join("s.sqlite3")).expect("store"))
+    (log, SqliteStore::open(&dir.join("s.sqlite3")).expect("store").with_raw_ttl_days(0)) // fixtures from 2024
 }
 
 /// Runs a worker over `log` into `store` until `done` holds, then stops it cleanly.

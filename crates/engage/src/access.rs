@@ -240,7 +240,7 @@ mod tests {
             .map(|(_, v)| v.trim_matches('"'))
             .filter(|v| v.starts_with("REPLACE-WITH"))
             .collect();
-        assert_eq!(placeholders.len(), 2, "write keys, API tokens: {placeholders:?}");
+        assert_eq!(placeholders.len(), 3, "write keys, API tokens, log tokens: {placeholders:?}");
         assert!(placeholders.iter().all(|p| is_placeholder(p)), "{placeholders:?}");
     }
 

@@ -18,6 +18,9 @@ use support::{agent, eventually, get, get_json, now_ms};
 /// Partitions of the crash tests' topic.
 const PARTITIONS: u32 = 4;
 
+/// The log-shipper token of the collectors of these tests.
+const LOG_TOKEN: &str = "e2e-kafka-log-token-0001";
+
 /// A name unique to this test run (topics and groups on a shared broker).
 fn unique(what: &str) -> String {
     format!("{what}-{}-{}", std::process::id(), now_ms())
@@ -34,6 +37,8 @@ fn collector(broker: &Broker, topic: &str) -> Role {
             "--kafka-topic",
             topic,
             "--allow-any-write-key",
+            "--log-tokens",
+            LOG_TOKEN,
             "--publish-timeout-ms",
             "1000",
         ],
@@ -94,7 +99,7 @@ fn ingest(collector: &Role, workload: &Workload, lines: std::ops::Range<usize>) 
     let file = dir.path().join("access.log");
     part.write(&file);
     let out = std::process::Command::new(support::engage_bin())
-        .args(["ingest-logs", "--format", "ncsa", "--target", &collector.base])
+        .args(["ingest-logs", "--format", "ncsa", "--target", &collector.base, "--token", LOG_TOKEN])
         .arg(&file)
         .env("ENGAGE_LOG", "warn")
         .output()

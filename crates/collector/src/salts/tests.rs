@@ -132,8 +132,11 @@ mod missing {
     fn app(p: Arc<Capture>, now: i64) -> axum::Router {
         let mut salts = DaySalts::new();
         salts.adopt(DAY, [3; 16]);
-        let c = Collector::new(p, ViewerKeyer::new(salts), CollectorConfig::default(), Arc::new(move || now));
-        c.router().layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))))
+        // Logs from loopback need no token (as in `engage run` without log tokens).
+        let config =
+            CollectorConfig { log_access: crate::cdn_logs::access::LogAccess::Loopback, ..CollectorConfig::default() };
+        let c = Collector::new(p, ViewerKeyer::new(salts), config, Arc::new(move || now));
+        c.router().layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))))
     }
 
     async fn send(router: axum::Router, req: Request<Body>) -> (StatusCode, Option<String>, String) {

@@ -8,8 +8,8 @@
 //! emits the way a store does (a row replaces the row of its generation only with a version
 //! at least as new; the rows of a window sum).
 
-mod dimensions;
 mod bots;
+mod dimensions;
 mod disorder;
 mod props;
 mod spec;
