@@ -97,7 +97,7 @@ async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(refused) = access::check(&c.inner.config.log_access, peer.ip(), &headers) {
+    if let Some(refused) = access::refusal(&c.inner.config.log_access, peer.ip(), &headers) {
         return refused;
     }
     let format = match Format::from_name(params.format.as_deref().unwrap_or(""), params.map.as_deref()) {

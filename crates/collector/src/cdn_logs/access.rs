@@ -94,24 +94,24 @@ impl Default for LogLimits {
     }
 }
 
-/// Whether the request may post logs; the refusal (counted, nothing of it kept) otherwise.
-pub(crate) fn check(access: &LogAccess, peer: IpAddr, headers: &HeaderMap) -> Result<(), Response> {
+/// `None` when the request may post logs, else the refusal (counted, nothing of it kept).
+pub(crate) fn refusal(access: &LogAccess, peer: IpAddr, headers: &HeaderMap) -> Option<Response> {
     let refusal = match access {
         LogAccess::Off => {
             let why = "log shipping is off on this collector: start it with --log-tokens";
-            return Err(refused(StatusCode::NOT_FOUND, why));
+            return Some(refused(StatusCode::NOT_FOUND, why));
         }
-        LogAccess::Loopback if peer.to_canonical().is_loopback() => return Ok(()),
+        LogAccess::Loopback if peer.to_canonical().is_loopback() => return None,
         LogAccess::Loopback => "logs are taken from loopback only until --log-tokens is set",
         LogAccess::Tokens(tokens) => match bearer(headers) {
-            Some(token) if tokens.contains(token.as_bytes()) => return Ok(()),
+            Some(token) if tokens.contains(token.as_bytes()) => return None,
             Some(_) => "the log-shipper token is not known",
             None => "a log-shipper token is required (Authorization: Bearer)",
         },
     };
     let mut resp = refused(StatusCode::UNAUTHORIZED, refusal);
     resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"engage-logs\""));
-    Err(resp)
+    Some(resp)
 }
 
 fn refused(status: StatusCode, why: &str) -> Response {
@@ -152,16 +152,16 @@ mod tests {
         let access = LogAccess::Tokens(tokens(&["shipper-token-0123456789"]).expect("ok").expect("some"));
         let outside: IpAddr = [192, 0, 2, 7].into();
         let mut h = HeaderMap::new();
-        assert_eq!(check(&access, outside, &h).expect_err("no token").status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(refusal(&access, outside, &h).expect("no token").status(), StatusCode::UNAUTHORIZED);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer shipper-token-0123456780"));
-        assert_eq!(check(&access, outside, &h).expect_err("wrong").status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(refusal(&access, outside, &h).expect("wrong").status(), StatusCode::UNAUTHORIZED);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  shipper-token-0123456789 "));
-        assert!(check(&access, outside, &h).is_ok());
+        assert!(refusal(&access, outside, &h).is_none());
         let loopback: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
-        assert!(check(&LogAccess::Loopback, loopback, &HeaderMap::new()).is_ok());
-        let resp = check(&LogAccess::Loopback, outside, &HeaderMap::new()).expect_err("outside");
+        assert!(refusal(&LogAccess::Loopback, loopback, &HeaderMap::new()).is_none());
+        let resp = refusal(&LogAccess::Loopback, outside, &HeaderMap::new()).expect("outside");
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert!(resp.headers().contains_key(header::WWW_AUTHENTICATE));
-        assert_eq!(check(&LogAccess::Off, loopback, &h).expect_err("off").status(), StatusCode::NOT_FOUND);
+        assert_eq!(refusal(&LogAccess::Off, loopback, &h).expect("off").status(), StatusCode::NOT_FOUND);
     }
 }
