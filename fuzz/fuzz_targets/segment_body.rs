@@ -106,6 +106,8 @@ fn check_accepted(msg: &Message, json: &[u8], batch_sent_at_ms: Option<i64>) {
         app_version: "",
         user_agent: msg.context_user_agent().unwrap_or_default(),
         source: "default",
+        // The classifier, on whatever user agent the body names.
+        bot: engage_model::bot::is_bot(msg.context_user_agent().unwrap_or_default()),
     };
     let ev = analytics_event(msg, &message_id, &ctx);
     let decoded = RawEvent::decode(ev.encode_to_vec().as_slice()).expect("an envelope decodes");

@@ -10,8 +10,9 @@
 //!   consumer's per-body steps run on it.
 
 use engage_model::cdnlog::{LineReader, PINGBACK_PATH, Parsed};
-use engage_model::envelope::{self, AnalyticsType, Body, MAX_REJECTED_INPUT, RawEvent, Received, Source};
+use engage_model::envelope::{self, AnalyticsType, Body, RawEvent, Received, Source};
 use engage_model::pingback::{self, EventKind, Level, MAX_QUERY_BYTES, Pingback};
+use engage_model::redact::{Excerpt, MAX_DETAIL_CHARS, MAX_EXCERPT_CHARS};
 use engage_model::reject::RejectReason;
 use engage_model::segment::video::video_spec_events;
 use engage_model::segment::{CallType, MessageError};
@@ -37,10 +38,12 @@ pub fn check_pingback_query(query: &str) {
         Err(e) => {
             check_reason(e.reason);
             assert!(!e.detail.is_empty(), "a refused pingback without a detail: {e:?}");
-            // What the collector keeps of it: bounded, whatever the query.
-            let ev = envelope::rejected_event(0, "/ping/dot.gif", e.reason.as_str(), &e.detail, query);
+            // What the collector keeps of it: a short redacted excerpt and detail, whatever the query.
+            let excerpt = Excerpt::of_query(query);
+            let ev = envelope::rejected_event(0, "/ping/dot.gif", e.reason.as_str(), &e.detail, &excerpt);
             let Some(Body::Rejected(r)) = &ev.body else { panic!("a rejection without its body") };
-            assert!(r.input.len() <= MAX_REJECTED_INPUT && r.truncated == (r.input.len() < query.len()));
+            assert!(r.input.chars().count() <= MAX_EXCERPT_CHARS && r.truncated == excerpt.truncated());
+            assert!(r.reason.chars().count() <= MAX_DETAIL_CHARS);
         }
     }
 }
@@ -84,6 +87,7 @@ fn check_pingback(query: &str, p: &Pingback) {
         app_version: "",
         user_agent: "",
         source: Source::Pingback,
+        bot: false,
     };
     let ev = RawEvent::decode(envelope::pingback_event(p, &ctx).encode_to_vec().as_slice()).expect("decodes");
     let Some(Body::Pingback(body)) = &ev.body else { panic!("a pingback envelope without its body") };
