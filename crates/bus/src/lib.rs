@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod metrics;
 pub mod salt_book;
 
+pub use embedded::private::prepare_private_sqlite_file;
 pub use embedded::{EmbeddedLog, EmbeddedLogConfig, LogReader, LogRecord};
 pub use salt_book::{DaySalt, SaltBook, SaltBookError};
 

@@ -36,7 +36,7 @@
 //! publishes the new end offset on a `watch` channel (waking [`LogReader::read`]) and then acks
 //! every caller. Readers use their own connections on the blocking pool.
 
-mod private;
+pub(crate) mod private;
 mod reader;
 mod store;
 mod writer;

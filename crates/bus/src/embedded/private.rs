@@ -1,14 +1,15 @@
 //! The database file is private: created 0600 before SQLite opens it (SQLite then gives its
 //! `-wal` and `-shm` files the database file's mode), and an existing one and its companions
 //! brought to 0600 when opened, whatever the umask. Missing parent directories are made 0700.
-//! It holds every accepted event before the consumer reads it: only the process's user may
-//! read it.
+//! The embedded log holds every accepted event before the consumer reads it, and the SQLite
+//! store (which calls this too) viewing behaviour and raw analytics calls: only the
+//! process's user may read either.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// Prepares `path` for [`rusqlite::Connection::open`]; says which path failed.
-pub(crate) fn prepare(path: &Path) -> Result<(), (PathBuf, io::Error)> {
+pub fn prepare_private_sqlite_file(path: &Path) -> Result<(), (PathBuf, io::Error)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);

@@ -55,7 +55,7 @@ pub(crate) struct Bounds {
 /// Opens (creating if needed) the log file for writing, sets the durability pragmas and
 /// returns the connection with the current bounds.
 pub(crate) fn open_writer(path: &Path) -> Result<(Connection, Bounds), BusError> {
-    super::private::prepare(path).map_err(|(path, source)| BusError::Io { path, source })?;
+    super::private::prepare_private_sqlite_file(path).map_err(|(path, source)| BusError::Io { path, source })?;
     let mut conn = Connection::open(path).map_err(BusError::storage("open"))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(BusError::storage("open"))?;
     let mode: String = conn

@@ -16,6 +16,7 @@
 mod analytics;
 mod archive;
 pub(crate) mod codec;
+#[cfg(test)]
 mod private;
 pub mod schema;
 
@@ -73,7 +74,8 @@ impl SqliteStore {
     /// configures it and applies pending migrations. Blocking: call it at start-up or
     /// from a blocking context.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        private::prepare(path).map_err(|(path, source)| StoreError::CreateDir { path, source })?;
+        engage_bus::prepare_private_sqlite_file(path)
+            .map_err(|(path, source)| StoreError::CreateDir { path, source })?;
         let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
         let mut writer = Connection::open(path).map_err(open_err)?;
         schema::configure_writer(&writer).map_err(open_err)?;

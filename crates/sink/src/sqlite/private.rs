@@ -1,38 +1,7 @@
-//! The database file is private: created 0600 before SQLite opens it (SQLite then gives its
-//! `-wal` and `-shm` files the database file's mode), and an existing one and its companions
-//! brought to 0600 when opened, whatever the umask. Missing parent directories are made 0700.
-//! It holds viewing behaviour, raw analytics calls and consumer checkpoints: only the
-//! process's user may read it.
-
-use std::io;
-use std::path::{Path, PathBuf};
-
-/// Prepares `path` for [`rusqlite::Connection::open`]; says which path failed.
-pub(crate) fn prepare(path: &Path) -> Result<(), (PathBuf, io::Error)> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(|e| (dir.to_path_buf(), e))?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).map_err(|e| (path.to_path_buf(), e))?;
-    #[cfg(unix)]
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = PathBuf::from(file);
-        match std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err((file, e)),
-            _ => {}
-        }
-    }
-    Ok(())
-}
+//! The database file is private: [`engage_bus::prepare_private_sqlite_file`] (shared with the
+//! embedded log) creates it 0600 before SQLite opens it, so its `-wal` and `-shm` files are
+//! 0600 too, and brings an older one to 0600, whatever the umask. It holds viewing
+//! behaviour, raw analytics calls and consumer checkpoints: only the process's user may read it.
 
 #[cfg(all(test, unix))]
 mod tests {
