@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::kafka::{Broker, Role};
+use support::kafka::{Broker, Role, unique};
 use support::workload::Workload;
 use support::{agent, eventually, get, get_json, now_ms};
 
@@ -21,29 +21,8 @@ const PARTITIONS: u32 = 4;
 /// The log-shipper token of the collectors of these tests.
 const LOG_TOKEN: &str = "e2e-kafka-log-token-0001";
 
-/// A name unique to this test run (topics and groups on a shared broker).
-fn unique(what: &str) -> String {
-    format!("{what}-{}-{}", std::process::id(), now_ms())
-}
-
 fn collector(broker: &Broker, topic: &str) -> Role {
-    Role::start(
-        &[
-            "collector",
-            "--listen",
-            "127.0.0.1:0",
-            "--kafka-brokers",
-            &broker.brokers,
-            "--kafka-topic",
-            topic,
-            "--allow-any-write-key",
-            "--log-tokens",
-            LOG_TOKEN,
-            "--publish-timeout-ms",
-            "1000",
-        ],
-        &[],
-    )
+    Role::collector(broker, topic, &["--log-tokens", LOG_TOKEN, "--publish-timeout-ms", "1000"])
 }
 
 fn consumer(broker: &Broker, topic: &str, group: &str, data_dir: &Path, envs: &[(&str, &str)]) -> Role {

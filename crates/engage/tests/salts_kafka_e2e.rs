@@ -9,31 +9,13 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use std::time::Duration;
-use support::kafka::{Broker, Role};
+use support::kafka::{Broker, Role, unique};
 use support::{agent, eventually, get, now_ms};
 
 const UA: &str = "Acme/Player 3.0 salts-kafka-e2e";
 
-fn unique(what: &str) -> String {
-    format!("{what}-{}-{}", std::process::id(), now_ms())
-}
-
 fn collector(broker: &Broker, topic: &str, salts_topic: &str) -> Role {
-    Role::start(
-        &[
-            "collector",
-            "--listen",
-            "127.0.0.1:0",
-            "--kafka-brokers",
-            &broker.brokers,
-            "--kafka-topic",
-            topic,
-            "--kafka-salts-topic",
-            salts_topic,
-            "--allow-any-write-key",
-        ],
-        &[],
-    )
+    Role::collector(broker, topic, &["--kafka-salts-topic", salts_topic])
 }
 
 /// One pingback of the one viewer (same client address and user agent) through `collector`.

@@ -7,10 +7,15 @@
 //! freezes it with SIGSTOP. Every test creates its own topics and groups, so tests never share
 //! state on a shared broker.
 
-use super::engage_bin;
+use super::{engage_bin, now_ms};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A name unique to this test run (topics and groups on a shared broker).
+pub fn unique(what: &str) -> String {
+    format!("{what}-{}-{}", std::process::id(), now_ms())
+}
 
 /// A Kafka-protocol broker for one test.
 #[derive(Debug)]
@@ -119,6 +124,23 @@ pub struct Role {
 }
 
 impl Role {
+    /// `engage collector` on a free loopback port, publishing to `topic`, any write key
+    /// accepted, with `extra` flags.
+    pub fn collector(broker: &Broker, topic: &str, extra: &[&str]) -> Role {
+        let mut args = vec![
+            "collector",
+            "--listen",
+            "127.0.0.1:0",
+            "--kafka-brokers",
+            &broker.brokers,
+            "--kafka-topic",
+            topic,
+            "--allow-any-write-key",
+        ];
+        args.extend_from_slice(extra);
+        Role::start(&args, &[])
+    }
+
     /// Starts `engage <args...>` (which must include `--listen 127.0.0.1:0`) and waits for its
     /// `listening on` line.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Role {
